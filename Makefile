@@ -1,0 +1,60 @@
+# musicgen studio: `make run` starts the app, `make test` runs the tests.
+# Both first run an idempotent setup: system packages (FluidSynth and a General MIDI
+# SoundFont) when they can be installed, then a virtual environment in .venv with
+# requirements.txt. A second run skips what is already there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm
+PORT ?= 8501
+
+.PHONY: run test setup system-deps lint bench examples clean
+
+run: setup
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(VENV)/bin/ruff check musicgen pages tests app.py
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m musicgen bench --json bench.json
+
+examples: setup
+	$(PY) -m musicgen.examples
+
+setup: system-deps $(STAMP)
+
+# Installs the Debian/Ubuntu packages that are missing: as root directly, else with
+# sudo when it needs no password, else prints the exact command to run.
+system-deps:
+	@missing=""; \
+	if ! command -v dpkg >/dev/null 2>&1; then \
+	  echo "note: not a Debian/Ubuntu system; install FluidSynth 2 and a General MIDI SoundFont (e.g. FluidR3_GM) for realistic audio. Until then a built-in synth plays."; \
+	  exit 0; \
+	fi; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	else \
+	  echo "note: some system packages are missing. Install them with:"; \
+	  echo "  sudo apt-get install -y$$missing"; \
+	  echo "Until then the app plays audio with its built-in synth."; \
+	  exit 0; \
+	fi; \
+	echo "installing system packages:$$missing"; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-output
