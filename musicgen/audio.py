@@ -1,0 +1,230 @@
+"""Audio: a Score played by FluidSynth with a General MIDI SoundFont, as WAV bytes.
+
+One place finds the SoundFont (:func:`find_soundfont`); ``synths.py`` plays the
+note events, safely from many threads at once.
+
+When libfluidsynth or a SoundFont is missing, a small additive synth in numpy plays
+the music instead, and :class:`Rendered` says which renderer was used and why.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import wave
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import INSTALL_HINT, SoundFontNotFound, SynthUnavailable
+from .score import Score
+from .synths import DRUM_CHANNEL, POOL, SAMPLE_RATE, NoteEvents, additive
+
+__all__ = [
+    "RenderOptions",
+    "Rendered",
+    "SoundFontNotFound",
+    "encode",
+    "find_soundfont",
+    "render",
+    "render_many",
+]
+
+# Where Debian/Ubuntu, Fedora, Arch and Homebrew put General MIDI SoundFonts.
+SOUNDFONT_PATHS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+    "/usr/share/soundfonts/FluidR3_GM2-2.sf2",
+    "/usr/share/sounds/sf2/GeneralUser_GS.sf2",
+    "/opt/homebrew/share/soundfonts/default.sf2",
+    "/usr/local/share/soundfonts/default.sf2",
+)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to play a Score."""
+
+    sample_rate: int = SAMPLE_RATE  # Hz
+    program: int | None = None  # one GM program for every pitched track; None keeps each track's
+    bpm: float | None = None  # tempo override; None keeps the score's tempo
+    tail_seconds: float = 1.0  # release and reverb after the last note
+    effects: bool = True  # FluidSynth's reverb and chorus
+    peak: float = 0.89  # peak level after normalization (-1 dBFS)
+    fade_in_seconds: float = 0.003  # raised-cosine ramps so nothing clicks
+    fade_out_seconds: float = 0.05
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Stereo audio and how it was made."""
+
+    audio: np.ndarray  # (n_samples, 2) float32 in [-1, 1]
+    sample_rate: int
+    renderer: str  # e.g. "FluidSynth with FluidR3_GM.sf2" or "built-in synth"
+    notice: str | None = None  # why the built-in synth played, for the user
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the audio."""
+        return len(self.audio) / self.sample_rate
+
+
+def find_soundfont(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The SoundFont to use: ``explicit``, else ``MUSICGEN_SOUNDFONT``, else a system one.
+
+    Raises
+    ------
+    SoundFontNotFound
+        When the named file does not exist, or no system SoundFont is installed.
+    """
+    named = (("The SoundFont", explicit), ("MUSICGEN_SOUNDFONT", os.environ.get("MUSICGEN_SOUNDFONT")))
+    for origin, value in named:
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise SoundFontNotFound(f"{origin} {path} does not exist. {INSTALL_HINT}")
+            return path
+    for candidate in SOUNDFONT_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise SoundFontNotFound(f"No General MIDI SoundFont was found. {INSTALL_HINT}")
+
+
+# ----------------------------------------------------------------- events
+def _channels(score: Score, program: int | None) -> tuple[list[int], dict[int, int]]:
+    """A MIDI channel for each track (drums on 10), and each channel's program."""
+    by_program: dict[int, int] = {}
+    free = [c for c in range(16) if c != DRUM_CHANNEL]
+    track_channel, programs = [], {}
+    for track in score.tracks:
+        if track.is_drum:
+            track_channel.append(DRUM_CHANNEL)
+            programs[DRUM_CHANNEL] = 0
+            continue
+        prog = track.program if program is None else program
+        if prog not in by_program:  # tracks with one program share a channel past 15
+            by_program[prog] = free[len(by_program) % len(free)]
+        channel = by_program[prog]
+        track_channel.append(channel)
+        programs[channel] = prog
+    return track_channel, programs
+
+
+def _events(score: Score, options: RenderOptions) -> NoteEvents:
+    sr = options.sample_rate
+    bpm = options.bpm or score.bpm
+    seconds_per_step = 60.0 / (bpm * score.steps_per_beat)
+    track_channel, programs = _channels(score, options.program)
+    notes = score.notes
+    starts = np.array([n.start for n in notes], dtype=np.int64)
+    ends = np.array([n.end for n in notes], dtype=np.int64)
+    channel = np.array([track_channel[n.track] for n in notes], dtype=np.int64)
+    pitch = np.array([n.pitch for n in notes], dtype=np.int64)
+    velocity = np.array([n.velocity for n in notes], dtype=np.int64)
+    times = np.round(np.concatenate([ends, starts]) * seconds_per_step * sr).astype(np.int64)
+    ons = np.concatenate([np.zeros(len(notes), bool), np.ones(len(notes), bool)])
+    order = np.lexsort((ons, times))  # by time, note-offs first
+    n_samples = round((score.length * seconds_per_step + options.tail_seconds) * sr)
+    return NoteEvents(times[order], ons[order], np.concatenate([channel, channel])[order],
+                   np.concatenate([pitch, pitch])[order], np.concatenate([velocity, velocity])[order],
+                   programs, n_samples)
+
+
+# ----------------------------------------------------------------- public API
+def _finish(audio: np.ndarray, options: RenderOptions) -> np.ndarray:
+    """Peak-normalize without clipping, and ramp both ends so nothing clicks."""
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0:
+        audio *= options.peak / peak
+    n_in = min(len(audio), int(options.fade_in_seconds * options.sample_rate))
+    n_out = min(len(audio), int(options.fade_out_seconds * options.sample_rate))
+    if n_in:
+        audio[:n_in] *= (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n_in)))[:, None]
+    if n_out:
+        audio[-n_out:] *= (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, n_out)))[:, None]
+    return audio
+
+
+def render(score: Score, options: RenderOptions | None = None,
+           soundfont: str | os.PathLike[str] | None = None) -> Rendered:
+    """Play a Score: every track with its GM program, drums on channel 10.
+
+    Uses FluidSynth when it and a SoundFont are available, else the built-in synth
+    (``Rendered.notice`` then says why). Safe to call from many threads at once.
+
+    Raises
+    ------
+    SoundFontNotFound
+        Only when ``soundfont`` (or ``MUSICGEN_SOUNDFONT``) names a file that does not
+        exist: asking for a specific sound and silently getting another would mislead.
+    """
+    options = options or RenderOptions()
+    events = _events(score, options)
+    try:
+        path = find_soundfont(soundfont)
+    except SoundFontNotFound as exc:
+        if soundfont or os.environ.get("MUSICGEN_SOUNDFONT"):
+            raise
+        return _fallback(events, options, str(exc))
+    try:
+        with POOL.borrow(path) as loaded:
+            audio = loaded.render(events, options.effects, options.sample_rate)
+    except (SynthUnavailable, SoundFontNotFound) as exc:
+        return _fallback(events, options, str(exc))
+    return Rendered(_finish(audio, options), options.sample_rate, f"FluidSynth with {path.name}")
+
+
+def _fallback(events: NoteEvents, options: RenderOptions, why: str) -> Rendered:
+    audio = _finish(additive(events, options.sample_rate), options)
+    return Rendered(audio, options.sample_rate, "built-in synth",
+                    f"Playing with the simple built-in synth. {why}")
+
+
+def render_many(scores: Sequence[Score], options: RenderOptions | None = None,
+                soundfont: str | os.PathLike[str] | None = None) -> list[Rendered]:
+    """Render several Scores in parallel (one synth per worker), in order."""
+    if len(scores) <= 1:
+        return [render(s, options, soundfont) for s in scores]
+    with ThreadPoolExecutor(max_workers=min(len(scores), POOL.size)) as workers:
+        return list(workers.map(lambda s: render(s, options, soundfont), scores))
+
+
+MIME_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg"}
+
+
+def encode(rendered: Rendered, fmt: str = "wav") -> bytes:
+    """Audio file bytes: ``"wav"`` (16-bit PCM), ``"flac"`` or ``"ogg"`` (Vorbis)."""
+    pcm = np.clip(rendered.audio, -1.0, 1.0)
+    if fmt == "wav":
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(rendered.sample_rate)
+            out.writeframes(np.round(pcm * 32767).astype("<i2").tobytes())
+        return buffer.getvalue()
+    if fmt in ("flac", "ogg"):
+        import soundfile
+
+        buffer = io.BytesIO()
+        soundfile.write(buffer, pcm, rendered.sample_rate, format=fmt.upper(),
+                        subtype="PCM_16" if fmt == "flac" else "VORBIS")
+        return buffer.getvalue()
+    raise ValueError(f"Unknown audio format {fmt!r}; use one of {', '.join(MIME_TYPES)}.")
+
+
+def describe_renderer(soundfont: str | os.PathLike[str] | None = None) -> tuple[str, str | None]:
+    """What :func:`render` will play with: ``(renderer, notice or None)``."""
+    try:
+        path = find_soundfont(soundfont)
+        POOL.check_library()
+    except (SoundFontNotFound, SynthUnavailable) as exc:
+        return "built-in synth", str(exc)
+    return f"FluidSynth with {path.name}", None

@@ -1,0 +1,241 @@
+"""The two ways to play note events: FluidSynth with a SoundFont, or a numpy synth.
+
+FluidSynth crashes or hangs when two threads drive one synth (FluidSynth issues
+#1256 and #1728), so nothing is shared between threads: a render borrows a loaded
+SoundFont from the pool, plays on a synth of its own, and gives the SoundFont back.
+Loading FluidR3 takes about a tenth of a second, so loaded SoundFonts are kept.
+Several renders run in parallel; FluidSynth releases the GIL while it computes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import INSTALL_HINT, SoundFontNotFound, SynthUnavailable
+
+DRUM_CHANNEL = 9
+SAMPLE_RATE = 44100
+
+
+@dataclass(frozen=True)
+class NoteEvents:
+    """Note events in sample time, ready for any renderer."""
+
+    times: np.ndarray  # (E,) sample index of each event, ascending
+    ons: np.ndarray  # (E,) True for note-on (offs come first at equal times)
+    channels: np.ndarray  # (E,)
+    pitches: np.ndarray  # (E,)
+    velocities: np.ndarray  # (E,)
+    programs: dict[int, int]  # channel -> GM program
+    n_samples: int
+
+
+# ----------------------------------------------------------------- FluidSynth
+def _load_fluidsynth():  # -> the pyfluidsynth module
+    try:
+        import fluidsynth
+    except (ImportError, OSError) as exc:
+        raise SynthUnavailable(
+            "FluidSynth is not installed. Install it with `sudo apt-get install libfluidsynth3` "
+            "(or `make run`, which does it)."
+        ) from exc
+    return fluidsynth
+
+
+class _Lib:
+    """The few libfluidsynth calls that pyfluidsynth does not wrap."""
+
+    def __init__(self) -> None:
+        fl = _load_fluidsynth()
+        vp, c_int, fptr = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)
+        self.fl = fl
+        self.write_float = fl.cfunc(
+            "fluid_synth_write_float", c_int, ("synth", vp, 1), ("len", c_int, 1),
+            ("lout", fptr, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
+            ("rout", fptr, 1), ("roff", c_int, 1), ("rincr", c_int, 1))
+        self.get_sfont = fl.cfunc("fluid_synth_get_sfont_by_id", vp, ("synth", vp, 1), ("id", c_int, 1))
+        self.add_sfont = fl.cfunc("fluid_synth_add_sfont", c_int, ("synth", vp, 1), ("sfont", vp, 1))
+        self.remove_sfont = fl.cfunc("fluid_synth_remove_sfont", c_int, ("synth", vp, 1), ("sfont", vp, 1))
+        self.fx_on = {name: fl.cfunc(f"fluid_synth_{name}_on", c_int, ("synth", vp, 1),
+                                     ("fx_group", c_int, 1), ("on", c_int, 1))
+                      for name in ("reverb", "chorus")}
+        set_log = fl.cfunc("fluid_set_log_function", vp, ("level", c_int, 1), ("fun", vp, 1), ("data", vp, 1))
+        for level in (2, 3, 4):  # warnings, info and debug would go to stderr of the server
+            set_log(level, None, None)
+
+
+_LIB: _Lib | None = None
+_LIB_LOCK = threading.Lock()
+
+
+def _lib() -> _Lib:
+    global _LIB
+    with _LIB_LOCK:
+        if _LIB is None:
+            _LIB = _Lib()
+        return _LIB
+
+
+def _new_synth(lib: _Lib, sample_rate: int):  # -> fluidsynth.Synth
+    return lib.fl.Synth(gain=0.5, samplerate=float(sample_rate), channels=16)
+
+
+class _LoadedSoundFont:
+    """A SoundFont parsed once and kept; lent to one render at a time (see the pool).
+
+    Each render plays on a brand-new synth that borrows this SoundFont (2 ms to
+    make): FluidSynth keeps state across renders that a reset does not clear (the
+    reverb's modulation phase, voice history), so a reused synth would play the
+    same score slightly differently each time. A fresh synth makes every render of
+    a score identical, whoever rendered before.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.lib = _lib()
+        self.holder = _new_synth(self.lib, SAMPLE_RATE)
+        self.holder.setting("synth.dynamic-sample-loading", 1)  # load only the presets played
+        sfid = self.holder.sfload(str(path))
+        if sfid < 0:
+            self.holder.delete()
+            raise SoundFontNotFound(f"FluidSynth could not read the SoundFont {path}. {INSTALL_HINT}")
+        self.sfont = self.lib.get_sfont(self.holder.synth, sfid)
+
+    def render(self, events: NoteEvents, effects: bool, sample_rate: int) -> np.ndarray:
+        """Play the events; ``(n_samples, 2)`` float32."""
+        lib = self.lib
+        synth = _new_synth(lib, sample_rate)
+        sfid = lib.add_sfont(synth.synth, self.sfont)
+        try:
+            for fx in lib.fx_on.values():
+                if fx is not None:
+                    fx(synth.synth, -1, int(effects))
+            for channel, program in events.programs.items():
+                bank = 128 if channel == DRUM_CHANNEL else 0
+                if synth.program_select(channel, sfid, bank, program) < 0 and bank == 128:
+                    synth.program_select(channel, sfid, 128, 0)  # the standard kit
+            return self._play(synth, events)
+        finally:
+            lib.remove_sfont(synth.synth, self.sfont)  # the synth must not free what it borrowed
+            synth.delete()
+
+    def _play(self, synth: object, events: NoteEvents) -> np.ndarray:
+        out = np.zeros((events.n_samples, 2), dtype=np.float32)
+        fptr = ctypes.POINTER(ctypes.c_float)
+        base, write, handle = out.ctypes.data, self.lib.write_float, synth.synth  # type: ignore[attr-defined]
+
+        def play_until(pos: int, at: int) -> None:
+            left, right = ctypes.cast(base + pos * 8, fptr), ctypes.cast(base + pos * 8 + 4, fptr)
+            write(handle, at - pos, left, 0, 2, right, 0, 2)
+
+        noteon, noteoff = synth.noteon, synth.noteoff  # type: ignore[attr-defined]
+        pos = 0
+        for at, on, channel, pitch, velocity in zip(
+                np.minimum(events.times, events.n_samples).tolist(), events.ons.tolist(),
+                events.channels.tolist(), events.pitches.tolist(), events.velocities.tolist(), strict=True):
+            if at > pos:
+                play_until(pos, at)
+                pos = at
+            if on:
+                noteon(channel, pitch, velocity)
+            else:
+                noteoff(channel, pitch)
+        if events.n_samples > pos:
+            play_until(pos, events.n_samples)
+        return out
+
+
+class _SoundFontPool:
+    """Up to ``size`` loaded copies of each SoundFont, each lent to one thread at a time.
+
+    FluidSynth's SoundFont objects are not safe to share between threads (sample
+    reference counts, on-demand loading), so parallel renders each borrow a copy.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._idle: dict[Path, queue.SimpleQueue[_LoadedSoundFont]] = {}
+        self._made: dict[Path, int] = {}
+
+    @staticmethod
+    def check_library() -> None:
+        """Raise :class:`SynthUnavailable` when libfluidsynth cannot be loaded."""
+        _lib()
+
+    @contextmanager
+    def borrow(self, path: Path) -> Iterator[_LoadedSoundFont]:
+        with self._lock:
+            idle = self._idle.setdefault(path, queue.SimpleQueue())
+            make = idle.empty() and self._made.get(path, 0) < self.size
+            if make:
+                self._made[path] = self._made.get(path, 0) + 1
+        if make:
+            try:
+                loaded = _LoadedSoundFont(path)
+            except Exception:
+                with self._lock:
+                    self._made[path] -= 1
+                raise
+        else:
+            loaded = idle.get()  # waits until another thread gives one back
+        try:
+            yield loaded
+        finally:
+            idle.put(loaded)
+
+
+def _pool_size() -> int:
+    value = os.environ.get("MUSICGEN_SYNTHS")
+    return max(1, int(value)) if value else max(1, min(4, os.cpu_count() or 1))
+
+
+POOL = _SoundFontPool(_pool_size())
+
+
+# ----------------------------------------------------------------- fallback
+_HARMONICS = np.array([1.0, 0.45, 0.25, 0.12, 0.06])  # fundamental strongest
+
+
+def additive(events: NoteEvents, sample_rate: int) -> np.ndarray:
+    """A soft organ-like tone per note with attack/decay/release; drums as noise bursts."""
+    out = np.zeros(events.n_samples, dtype=np.float64)
+    attack, decay, release = int(0.005 * sample_rate), int(0.08 * sample_rate), int(0.12 * sample_rate)
+    open_notes: dict[tuple[int, int], tuple[int, int]] = {}
+    for at, on, channel, pitch, velocity in zip(events.times.tolist(), events.ons.tolist(),
+                                                events.channels.tolist(), events.pitches.tolist(),
+                                                events.velocities.tolist(), strict=True):
+        if on:
+            open_notes[(channel, pitch)] = (at, velocity)
+            continue
+        start, vel = open_notes.pop((channel, pitch), (None, 0))
+        if start is None:
+            continue
+        held = max(1, at - start)
+        n = min(held + release, events.n_samples - start)
+        if n <= 0:
+            continue
+        t = np.arange(n)
+        env = np.minimum(1.0, t / max(1, attack))
+        env *= np.where(t < attack + decay, 1.0 - 0.35 * np.clip((t - attack) / decay, 0, 1), 0.65)
+        env *= np.where(t < held, 1.0, np.exp(-(t - held) / (release / 5)))
+        amp = (vel / 127) * 0.3
+        if channel == DRUM_CHANNEL:
+            noise = np.random.default_rng(pitch).standard_normal(n)
+            tone = noise * np.exp(-t / (0.03 * sample_rate))
+        else:
+            freq = 440.0 * 2 ** ((pitch - 69) / 12)
+            phase = 2 * np.pi * freq * t / sample_rate
+            k = np.arange(1, len(_HARMONICS) + 1)[:, None]
+            weights = np.where(k[:, 0] * freq < sample_rate / 2, _HARMONICS, 0.0)[:, None]
+            tone = (weights * np.sin(k * phase)).sum(axis=0)
+        out[start:start + n] += amp * env * tone
+    return np.repeat(out.astype(np.float32)[:, None], 2, axis=1)
