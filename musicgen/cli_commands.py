@@ -75,7 +75,25 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from .bench import SUITES
+
+    p.add_argument("--suite", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per case, after one warm-up (default 5)")
+    p.add_argument("--json", type=Path, help="also write the results as JSON here")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import SUITES, run
+
+    if args.repeat < 1:
+        raise CliError("--repeat must be at least 1")
+    run(args.suite or list(SUITES), repeat=args.repeat, json_path=args.json)
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("info", "Describe a MIDI file: tracks, notes, tempo, meter, key.", _info_args, _info),
     Command("render", "Play a MIDI file into an audio file with FluidSynth.", _render_args, _render),
+    Command("bench", "Time the engine against the baselines; print a table, write JSON.", _bench_args, _bench),
 ]
