@@ -47,9 +47,6 @@ SOUNDFONT_PATHS = (
 )
 
 
-_CORES = max(1, min(4, os.cpu_count() or 1))
-
-
 @dataclass(frozen=True)
 class RenderOptions:
     """How to play a Score."""
@@ -156,15 +153,12 @@ def _finish(audio: np.ndarray, options: RenderOptions) -> np.ndarray:
 
 
 def render(score: Score, options: RenderOptions | None = None,
-           soundfont: str | os.PathLike[str] | None = None, threads: int | None = None) -> Rendered:
+           soundfont: str | os.PathLike[str] | None = None) -> Rendered:
     """Play a Score: every track with its GM program, drums on channel 10.
 
     Uses FluidSynth when it and a SoundFont are available, else the built-in synth
     (``Rendered.notice`` then says why). Safe to call from many threads at once.
-    ``threads`` is how many cores FluidSynth may use for this one render (default:
-    up to 4, a quarter faster on 2 cores). With one thread a score always renders to
-    the same samples; with more, voices are summed in the order the threads finish,
-    so samples can differ by float rounding (below -120 dBFS).
+    A score always renders to the same samples, whatever was rendered before.
 
     Raises
     ------
@@ -182,7 +176,7 @@ def render(score: Score, options: RenderOptions | None = None,
         return _fallback(events, options, str(exc))
     try:
         with POOL.borrow(path) as loaded:
-            audio = loaded.render(events, options.effects, options.sample_rate, threads or _CORES)
+            audio = loaded.render(events, options.effects, options.sample_rate)
     except (SynthUnavailable, SoundFontNotFound) as exc:
         return _fallback(events, options, str(exc))
     return Rendered(_finish(audio, options), options.sample_rate, f"FluidSynth with {path.name}")
@@ -199,10 +193,8 @@ def render_many(scores: Sequence[Score], options: RenderOptions | None = None,
     """Render several Scores in parallel (one synth per worker), in order."""
     if len(scores) <= 1:
         return [render(s, options, soundfont) for s in scores]
-    n_workers = min(len(scores), POOL.size)
-    threads = max(1, _CORES // n_workers)
-    with ThreadPoolExecutor(max_workers=n_workers) as workers:
-        return list(workers.map(lambda s: render(s, options, soundfont, threads), scores))
+    with ThreadPoolExecutor(max_workers=min(len(scores), POOL.size)) as workers:
+        return list(workers.map(lambda s: render(s, options, soundfont), scores))
 
 
 MIME_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg"}

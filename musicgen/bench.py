@@ -86,7 +86,6 @@ def suite_audio(repeat: int) -> list[Result]:
         PER_CALL: (lambda: pm.fluidsynth(fs=44100, synthesizer=sf2), score.duration_seconds),
         REUSED: (lambda: pm.fluidsynth(fs=44100, synthesizer=synth, sfid=sfid), score.duration_seconds),
         OURS: (lambda: render(score), rendered.seconds),
-        "musicgen render, one FluidSynth thread": (lambda: render(score, threads=1), rendered.seconds),
         "musicgen render, no reverb/chorus": (lambda: render(score, dry), rendered.seconds),
         SEQUENTIAL: (lambda: [render(v) for v in variations], 4 * rendered.seconds),
         PARALLEL: (lambda: render_many(variations), 4 * rendered.seconds),

@@ -85,9 +85,11 @@ def _lib() -> _Lib:
         return _LIB
 
 
-def _new_synth(lib: _Lib, sample_rate: int, threads: int = 1):  # -> fluidsynth.Synth
-    # synth.cpu-cores > 1 renders voices on extra threads: a fifth faster on 2 cores.
-    return lib.fl.Synth(gain=0.5, samplerate=float(sample_rate), channels=16, **{"synth.cpu-cores": threads})
+def _new_synth(lib: _Lib, sample_rate: int):  # -> fluidsynth.Synth
+    # One FluidSynth thread per synth. Its multi-core mode (synth.cpu-cores) renders
+    # a quarter faster alone, but garbles the output when several synths run at once
+    # (tests/test_audio.py caught it): parallel renders use the cores instead.
+    return lib.fl.Synth(gain=0.5, samplerate=float(sample_rate), channels=16)
 
 
 class _LoadedSoundFont:
@@ -123,11 +125,11 @@ class _LoadedSoundFont:
                 self.holder.program_select(channel, self.sfid, bank, program)
                 self._pinned.add((bank, program))
 
-    def render(self, events: NoteEvents, effects: bool, sample_rate: int, threads: int = 1) -> np.ndarray:
-        """Play the events on ``threads`` cores; ``(n_samples, 2)`` float32."""
+    def render(self, events: NoteEvents, effects: bool, sample_rate: int) -> np.ndarray:
+        """Play the events; ``(n_samples, 2)`` float32."""
         lib = self.lib
         self._pin([(128 if ch == DRUM_CHANNEL else 0, prog) for ch, prog in events.programs.items()])
-        synth = _new_synth(lib, sample_rate, threads)
+        synth = _new_synth(lib, sample_rate)
         sfid = lib.add_sfont(synth.synth, self.sfont)
         try:
             for fx in lib.fx_on.values():
