@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from musicgen.audio import describe_renderer
+
 st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide")
 
 pages = [
@@ -11,8 +13,19 @@ pages = [
 ]
 page = st.navigation(pages)
 
+
+@st.cache_resource
+def renderer_status() -> tuple[str, str | None]:
+    """Which synth plays the music; looked up once per server."""
+    return describe_renderer()
+
+
 with st.sidebar:
     st.markdown("### 🎼 musicgen studio")
     st.caption("Compose with neural networks: continue and vary your own MIDI seeds.")
+    renderer, notice = renderer_status()
+    st.caption(f"🔊 Sound: {renderer}")
+    if notice:
+        st.warning(notice, icon="🔈")
 
 page.run()

@@ -255,6 +255,10 @@ def render_many(scores: Sequence[Score], options: RenderOptions | None = None,
 
 
 MIME_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg"}
+# What the app streams to the browser: FLAC is 40% of the WAV's size and encodes in
+# a fifth of a render's time; Ogg Vorbis is smaller still but encodes slower than
+# FluidSynth renders (see `make bench`).
+BROWSER_FORMAT = "flac"
 
 
 def encode(rendered: Rendered, fmt: str = "wav") -> bytes:

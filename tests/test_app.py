@@ -49,3 +49,10 @@ def test_bad_upload_shows_an_error_not_a_traceback() -> None:
         at = _upload(content)
         assert not at.exception
         assert message in at.error[0].value
+
+
+def test_seed_is_playable() -> None:
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    players = at.get("audio")
+    assert len(players) == 1
+    assert not at.exception and not at.error
