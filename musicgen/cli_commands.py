@@ -92,8 +92,139 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from .models.registry import FAMILIES
+
+    p.add_argument("--model", required=True, choices=sorted(FAMILIES), help="the model family")
+    p.add_argument("--corpus", required=True, help="bach, folk, or a folder or zip of MIDI files")
+    p.add_argument("--size", default="small", help="debug, small or base (default small)")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 0.002)")
+    p.add_argument("--eval-every", type=int, default=200, help="steps between validations (default 200)")
+    p.add_argument("--patience", type=int, default=0, help="stop after this many validations without progress")
+    p.add_argument("--steps-per-beat", type=int, help="the model's grid (default: the family's)")
+    p.add_argument("--name", help="model name (default FAMILY-CORPUS-SIZE)")
+    p.add_argument("--out", type=Path, help="model folder (default: the user's models folder / NAME)")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming a stopped run")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .corpus import load_corpus
+    from .models.registry import get_family
+    from .paths import user_models_dir
+    from .train import TrainConfig, train
+
+    family = get_family(args.model)
+    overrides = {"steps_per_beat": args.steps_per_beat} if args.steps_per_beat else {}
+    try:
+        config = family.make_config(args.size, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.steps < 1 or args.batch_size < 1:
+        raise CliError("--steps and --batch-size must be at least 1")
+    with tqdm(desc="reading corpus", unit="file", leave=False) as bar:
+        corpus = load_corpus(args.corpus, progress=lambda done, total: (setattr(bar, "total", total), bar.update(1)))
+    if corpus.skipped:
+        print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
+        for name, reason in corpus.skipped[:10]:
+            print(f"  {name}: {reason}", file=sys.stderr)
+    name = args.name or f"{args.model}-{Path(args.corpus).name}-{args.size}"
+    out = args.out or user_models_dir() / name
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
+                      patience=args.patience, checkpoint_every=args.eval_every, seed=args.seed)
+    card = {"description": f"{family.name.upper()} trained on {corpus.name}", "corpus": corpus.name,
+            "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": args.size,
+            "command": "python -m musicgen " + " ".join(sys.argv[1:])}
+    with tqdm(total=cfg.steps, desc=f"training {name}", unit="step") as bar:
+        def show(p) -> None:
+            bar.n = p.step
+            bar.set_postfix(loss=f"{p.train_loss:.3f}", val=f"{p.val_loss:.3f}" if p.val_loss else "-")
+            bar.refresh()
+
+        result = train(family, config, corpus.split("train"), corpus.split("valid"), out, cfg,
+                       device=args.device, progress=show, resume=not args.fresh, card=card)
+    print(f"{result.status} after {result.steps} steps; best validation loss {result.best_val:.4f}; saved in {out}")
+    return 0
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a model name (see `models`) or folder")
+    p.add_argument("--seed", type=Path, help="a MIDI file to continue (default: start from silence)")
+    p.add_argument("--bars", type=int, default=8)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--noise", type=float, default=0.5)
+    p.add_argument("--variations", type=int, default=4)
+    p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--key-lock", help='"auto" (the seed\'s key) or a key such as "D minor"')
+    p.add_argument("--max-polyphony", type=int)
+    p.add_argument("--out", type=Path, default=Path("generated"), help="folder to write into (default ./generated)")
+    p.add_argument("--wav", action="store_true", help="also write a WAV of each variation")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .audio import render_many
+    from .generate import generate, load_model
+    from .midi import score_to_bytes
+    from .sampling import SampleParams
+
+    params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
+                          n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
+                          max_polyphony=args.max_polyphony)
+    seed = load_midi(args.seed) if args.seed else None
+    model = load_model(args.model, device=args.device)
+    takes = generate(model, seed, params)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.seed.stem if args.seed else model.name
+    audio = render_many(takes) if args.wav else [None] * len(takes)
+    for i, (take, rendered) in enumerate(zip(takes, audio, strict=True), start=1):
+        path = args.out / f"{stem}-{model.name}-{i}.mid"
+        path.write_bytes(score_to_bytes(take))
+        print(f"wrote {path}")
+        if rendered is not None:
+            wav = path.with_suffix(".wav")
+            wav.write_bytes(encode(rendered, "wav"))
+            print(f"wrote {wav}")
+    return 0
+
+
+def _models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the cards as JSON")
+
+
+def _models(args: argparse.Namespace) -> int:
+    import json
+
+    from .models.registry import list_models
+
+    entries = list_models()
+    if args.json:
+        print(json.dumps([{"name": e.name, "shipped": e.shipped, "path": str(e.path), **e.card} for e in entries],
+                         indent=2))
+        return 0
+    if not entries:
+        print("no models yet: train one with python -m musicgen train --model rnn --corpus bach")
+    for e in entries:
+        card = e.card
+        where = "shipped" if e.shipped else "yours"
+        print(f"{e.name} ({where}): {card.get('description', card.get('family', '?'))}; "
+              f"{card.get('steps', '?')} steps, validation loss {card.get('validation_loss', '?')}, "
+              f"{card.get('size_mb', '?')} MB, {card.get('date', '')}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("info", "Describe a MIDI file: tracks, notes, tempo, meter, key.", _info_args, _info),
     Command("render", "Play a MIDI file into an audio file with FluidSynth.", _render_args, _render),
     Command("bench", "Time the engine against the baselines; print a table, write JSON.", _bench_args, _bench),
+    Command("train", "Train or fine-tune a model on a corpus.", _train_args, _train),
+    Command("generate", "Continue a seed MIDI file: write one MIDI (and WAV) per variation.",
+            _generate_args, _generate),
+    Command("models", "List the available models with their cards.", _models_args, _models),
 ]

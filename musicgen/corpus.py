@@ -1,42 +1,295 @@
-"""Music from music21's bundled corpus as Scores.
+"""Corpora: music21's bundled collections and folders of the user's MIDI files, as Scores.
 
 music21 ships the Bach chorales, the Essen folk songs, O'Neill's 1850 and Ryan's
-Mammoth collections, so these work offline once music21 is installed.
+Mammoth collections, so the built-in corpora work offline. Parsing them is slow
+(about 40 s for the chorales), so each corpus is parsed once, in parallel, and
+cached on disk as plain arrays (``.npz`` + JSON, never a pickle).
+
+Splits are by piece, from a hash of the piece's name: the same piece always lands
+in the same split, and no window of a test piece is ever trained on.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from .midi import load_midi
-from .score import Score, Track
+import numpy as np
+
+from .errors import MusicgenError
+from .midi import MidiInputError, load_midi
+from .paths import data_dir
+from .score import Note, Score, ScoreError, Track
+
+CACHE_VERSION = 2
+SPLITS = ("train", "valid", "test")
+VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
+Progress = Callable[[int, int], None]  # (done, total)
 
 
-def music21_to_midi_bytes(stream: object) -> bytes:
-    """MIDI bytes of a music21 stream, written by music21's own MIDI translator."""
-    from music21 import midi as m21midi
+class CorpusError(MusicgenError):
+    """A corpus that cannot be read; the message says what to do."""
 
-    return m21midi.translate.streamToMidiFile(stream).writestr()
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of a corpus."""
+
+    name: str  # stable id, e.g. "bach/bwv66.6" or "song.mid"
+    score: Score
+
+    @property
+    def split(self) -> str:
+        """``"train"``, ``"valid"`` or ``"test"`` (80/10/10), fixed by the name."""
+        return split_of(self.name)
+
+
+@dataclass
+class Corpus:
+    """Pieces, and what could not be read with the reasons."""
+
+    name: str
+    pieces: list[Piece]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def split(self, which: str) -> list[Score]:
+        """The scores of one split.
+
+        A small corpus may hash no piece into validation: then the training piece
+        with the lowest hash validates instead, so every corpus of two or more
+        pieces can be trained on.
+        """
+        if which not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}")
+        assigned = {p.name: p.split for p in self.pieces}
+        if "valid" not in assigned.values():
+            train = sorted((_hash(n), n) for n, sp in assigned.items() if sp == "train")
+            if len(train) >= 2:
+                assigned[train[0][1]] = "valid"
+        return [p.score for p in self.pieces if assigned[p.name] == which]
+
+
+def _hash(name: str) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+
+
+def split_of(name: str) -> str:
+    """80% train, 10% valid, 10% test, by a hash of the piece's name."""
+    bucket = _hash(name) % 10
+    return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+
+
+def transpositions(score: Score, semitones: Iterable[int], low: int = 0, high: int = 127) -> list[Score]:
+    """The score moved by each interval that keeps every pitched note in ``low..high``."""
+    pitched = [n.pitch for n in score.notes if not score.tracks[n.track].is_drum]
+    if not pitched:
+        return []
+    lo, hi = min(pitched), max(pitched)
+    return [score.transpose(k) for k in semitones if low <= lo + k and hi + k <= high]
+
+
+# ----------------------------------------------------------------- music21
+BUILTIN = {
+    "bach": "The Bach chorales (371 four-part chorales, music21's corpus).",
+    "folk": "Folk melodies: O'Neill's 1850 Irish tunes, Ryan's Mammoth Collection and the Essen folk songs.",
+}
+_FOLK_SOURCES = ("oneills1850", "ryansMammoth", "essenFolksong")
+
+
+def music21_to_score(stream: object, steps_per_beat: int = 4, program: int | None = None,
+                     voices_only: bool = False) -> Score:
+    """A music21 stream as a Score: one track per part, ties merged, on the grid."""
+    from music21 import meter, tempo
+
+    parts = list(getattr(stream, "parts", [])) or [stream]
+    if voices_only:
+        named = [p for p in parts if (p.partName or "").strip().lower() in VOICE_NAMES]
+        parts = named or parts
+    tracks, notes = [], []
+    for part in parts:
+        flat = part.stripTies().flatten()
+        index = len(tracks)
+        tracks.append(Track((part.partName or "Melody").strip(), program or 0))
+        for element in flat.notes:
+            start = round(float(element.offset) * steps_per_beat)
+            duration = max(1, round(float(element.quarterLength) * steps_per_beat))
+            for pitch in element.pitches:
+                if 0 <= pitch.midi < 128:
+                    notes.append(Note(start, pitch.midi, duration, 80, index))
+    if not notes:
+        raise ScoreError("no notes")
+    flat_all = stream.flatten()
+    meters = list(flat_all.getElementsByClass(meter.TimeSignature))
+    marks = list(flat_all.getElementsByClass(tempo.MetronomeMark))
+    ts = (meters[0].numerator, meters[0].denominator) if meters else (4, 4)
+    bpm = float(marks[0].getQuarterBPM()) if marks and marks[0].number else 100.0
+    start = min(n.start for n in notes)  # drop a leading rest of pickup padding
+    notes = [replace(n, start=n.start - start) for n in notes]
+    try:
+        return Score(tuple(notes), tuple(tracks), bpm=bpm, time_signature=ts, steps_per_beat=steps_per_beat)
+    except ScoreError:
+        return Score(tuple(notes), tuple(tracks), bpm=bpm, steps_per_beat=steps_per_beat)
 
 
 def load_corpus_piece(name: str, number: int | None = None, steps_per_beat: int = 4,
                       program: int | None = None) -> Score:
-    """One piece of music21's corpus as a Score.
+    """One piece of music21's corpus as a Score (through music21's MIDI writer).
 
-    Parameters
-    ----------
-    name
-        A corpus path as music21 knows it, e.g. ``"bwv66.6"`` or
-        ``"essenFolksong/altdeu10"``.
-    number
-        For collections with many tunes in one file (ABC), which tune.
-    program
-        A General MIDI program for every track (music21 leaves voices unassigned).
+    ``name`` is a corpus path as music21 knows it (``"bwv66.6"``,
+    ``"essenFolksong/altdeu10"``); ``number`` picks a tune in a collection.
     """
     from music21 import corpus
+    from music21 import midi as m21midi
 
     stream = corpus.parse(name, number=number) if number is not None else corpus.parse(name)
-    score = load_midi(music21_to_midi_bytes(stream), steps_per_beat=steps_per_beat)
+    score = load_midi(m21midi.translate.streamToMidiFile(stream).writestr(), steps_per_beat=steps_per_beat)
     if program is not None:
         score = replace(score, tracks=tuple(Track(t.name, program, t.is_drum) for t in score.tracks))
     return score
+
+
+def _builtin_sources(name: str) -> list[str]:
+    from music21 import corpus
+
+    if name == "bach":
+        return sorted(corpus.chorales.Iterator(returnType="filename"))
+    paths = corpus.getPaths()
+    out = []
+    for source in _FOLK_SOURCES:
+        out += sorted(str(p).split("/corpus/", 1)[1] for p in paths if f"/corpus/{source}/" in str(p))
+    return out
+
+
+def _parse_source(args: tuple[str, str, int]) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+    """Parse one corpus file (a chorale, or a collection of tunes) in a worker process."""
+    corpus_name, source, steps_per_beat = args
+    from music21 import corpus
+
+    ok, bad = [], []
+    try:
+        parsed = corpus.parse(source)
+    except Exception as exc:  # music21 raises many kinds on odd files; skip with the reason
+        return [], [(source, f"music21 could not parse it ({type(exc).__name__})")]
+    streams = list(parsed.scores) if hasattr(parsed, "scores") and parsed.scores else [parsed]
+    for i, stream in enumerate(streams):
+        piece = source if len(streams) == 1 else f"{source}#{i + 1}"
+        try:
+            score = music21_to_score(stream, steps_per_beat, voices_only=corpus_name == "bach")
+        except (ScoreError, ValueError, AttributeError, ZeroDivisionError) as exc:
+            bad.append((piece, str(exc) or type(exc).__name__))
+            continue
+        ok.append((piece, score_to_dict(score)))
+    return ok, bad
+
+
+def load_builtin(name: str, steps_per_beat: int = 4, limit: int | None = None,
+                 progress: Progress | None = None, cache: bool = True) -> Corpus:
+    """A built-in corpus (``"bach"`` or ``"folk"``), parsed once and cached on disk.
+
+    ``limit`` takes only the first N source files (for tests and quick tries).
+    """
+    if name not in BUILTIN:
+        raise CorpusError(f"Unknown corpus {name!r}: use one of {', '.join(BUILTIN)}, or a folder of MIDI files.")
+    sources = _builtin_sources(name)[:limit]
+    path = data_dir() / "cache" / f"corpus-{name}-{steps_per_beat}-{len(sources)}-v{CACHE_VERSION}.json"
+    if cache and path.is_file():
+        return corpus_from_json(path.read_text(), name)
+    pieces, skipped = [], []
+    jobs = [(name, s, steps_per_beat) for s in sources]
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, (ok, bad) in enumerate(pool.map(_parse_source, jobs, chunksize=4), start=1):
+            pieces += [Piece(n, score_from_dict(d)) for n, d in ok]
+            skipped += bad
+            if progress:
+                progress(done, len(jobs))
+    result = Corpus(name, pieces, skipped)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(corpus_to_json(result))
+        os.replace(tmp, path)
+    return result
+
+
+# ----------------------------------------------------------------- user MIDI files
+def load_midi_files(source: str | os.PathLike[str] | bytes, steps_per_beat: int = 4,
+                    progress: Progress | None = None) -> Corpus:
+    """A folder, a zip archive (path or bytes) of MIDI files as a corpus.
+
+    Files that cannot be used are skipped and listed with the reason; only a source
+    without a single usable file is an error.
+    """
+    files = _midi_files(source)
+    if not files:
+        raise CorpusError("No MIDI files (.mid, .midi) were found. Add some and try again.")
+    pieces, skipped = [], []
+    for done, (name, read) in enumerate(files, start=1):
+        try:
+            pieces.append(Piece(name, load_midi(read(), steps_per_beat=steps_per_beat)))
+        except (MidiInputError, OSError) as exc:
+            skipped.append((name, str(exc)))
+        if progress:
+            progress(done, len(files))
+    if not pieces:
+        reasons = "; ".join(f"{n}: {r}" for n, r in skipped[:3])
+        raise CorpusError(f"None of the {len(files)} MIDI files could be used ({reasons}).")
+    label = Path(source).name if not isinstance(source, bytes) else "upload"
+    return Corpus(label, pieces, skipped)
+
+
+def _midi_files(source: str | os.PathLike[str] | bytes) -> list[tuple[str, Callable[[], bytes]]]:
+    is_zip = isinstance(source, bytes) or (Path(source).is_file() and zipfile.is_zipfile(source))
+    if is_zip:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except zipfile.BadZipFile as exc:
+            raise CorpusError("The zip archive is damaged; make it again.") from exc
+        names = sorted(n for n in archive.namelist() if n.lower().endswith((".mid", ".midi"))
+                       and not n.startswith("__MACOSX"))
+        return [(n, lambda n=n: archive.read(n)) for n in names]
+    folder = Path(source)
+    if not folder.is_dir():
+        raise CorpusError(f"{folder} is neither a folder nor a zip archive of MIDI files.")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+    return [(str(p.relative_to(folder)), p.read_bytes) for p in paths]
+
+
+def load_corpus(name_or_path: str, steps_per_beat: int = 4, progress: Progress | None = None) -> Corpus:
+    """A built-in corpus by name, or a folder or zip of MIDI files by path."""
+    if name_or_path in BUILTIN:
+        return load_builtin(name_or_path, steps_per_beat, progress=progress)
+    return load_midi_files(name_or_path, steps_per_beat, progress=progress)
+
+
+# ----------------------------------------------------------------- cache format
+def score_to_dict(score: Score) -> dict:
+    """A JSON-able dict of a Score; :func:`score_from_dict` is its inverse."""
+    return {"notes": np.array(score.to_tuples(), dtype=np.int64).reshape(-1, 5).tolist(),
+            "tracks": [[t.name, t.program, t.is_drum] for t in score.tracks], "bpm": score.bpm,
+            "ts": list(score.time_signature), "spb": score.steps_per_beat, "length": score.length}
+
+
+def score_from_dict(d: dict) -> Score:
+    """The inverse of :func:`score_to_dict`."""
+    tracks = tuple(Track(n, p, bool(dr)) for n, p, dr in d["tracks"])
+    return Score.from_tuples([tuple(row) for row in d["notes"]], tracks=tracks, bpm=d["bpm"],
+                             time_signature=tuple(d["ts"]), steps_per_beat=d["spb"], length=d["length"])
+
+
+def corpus_to_json(corpus: Corpus) -> str:
+    return json.dumps({"version": CACHE_VERSION, "pieces": [[p.name, score_to_dict(p.score)] for p in corpus.pieces],
+                       "skipped": corpus.skipped})
+
+
+def corpus_from_json(text: str, name: str) -> Corpus:
+    data = json.loads(text)
+    return Corpus(name, [Piece(n, score_from_dict(d)) for n, d in data["pieces"]],
+                  [tuple(s) for s in data["skipped"]])

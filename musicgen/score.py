@@ -268,6 +268,21 @@ class Score:
         first = max(0, self.n_bars - n)
         return self.crop_bars(first, self.n_bars)
 
+    def resample(self, steps_per_beat: int) -> Score:
+        """The same music on another grid; onsets and ends snap to the nearest step."""
+        if steps_per_beat == self.steps_per_beat:
+            return self
+
+        def snap(step: int) -> int:
+            return (2 * step * steps_per_beat + self.steps_per_beat) // (2 * self.steps_per_beat)
+
+        notes = [replace(n, start=snap(n.start), duration=max(1, snap(n.end) - snap(n.start))) for n in self.notes]
+        try:
+            return replace(self, notes=tuple(notes), steps_per_beat=steps_per_beat, length=snap(self.length))
+        except ScoreError:  # the meter has no whole number of steps on the new grid
+            return replace(self, notes=tuple(notes), steps_per_beat=steps_per_beat, length=snap(self.length),
+                           time_signature=(4, 4))
+
     def padded_to_bar(self) -> Score:
         """The same music with its length rounded up to a whole number of bars."""
         return replace(self, length=self.n_bars * self.steps_per_bar)

@@ -1,0 +1,62 @@
+"""What a model family supplies to the shared engine.
+
+A family is a model file and a recipe: its config, how to build the network, how
+to turn a corpus into training examples, its loss, and how it generates. Training
+(``train.py``), checkpoints (``checkpoint.py``) and generation (``generate.py``)
+are shared by every family.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..sampling import SampleParams
+from ..score import Score
+
+
+class ModelFamily(ABC):
+    """One kind of model (RNN, GAN...): everything the engine needs from it."""
+
+    name: ClassVar[str]
+    config_type: ClassVar[type]
+    sizes: ClassVar[dict[str, dict[str, Any]]]  # named configs; "debug" is tiny, for tests
+
+    def make_config(self, size: str = "debug", **overrides: Any) -> Any:
+        """A config by size name, with fields overridden."""
+        if size not in self.sizes:
+            raise ValueError(f"Unknown size {size!r} for {self.name}: use one of {', '.join(self.sizes)}.")
+        return self.config_type(**{**self.sizes[size], **overrides})
+
+    def config_to_dict(self, config: Any) -> dict[str, Any]:
+        return asdict(config)
+
+    def config_from_dict(self, data: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(self.config_type)}
+        return self.config_type(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known})
+
+    @abstractmethod
+    def build(self, config: Any) -> nn.Module:
+        """A freshly initialized network for the config."""
+
+    @abstractmethod
+    def dataset(self, scores: list[Score], config: Any, train: bool) -> Dataset:
+        """Training (with augmentation) or validation examples from scores."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean loss of a batch (to minimize) and figures to log."""
+
+    @abstractmethod
+    def generate(self, model: nn.Module, config: Any, seed: Score | None, params: SampleParams,
+                 device: torch.device) -> list[Score]:
+        """``params.n_variations`` continuations of ``seed``, as one batch."""
+
+    def collate(self, items: list[Any]) -> Any:
+        """Stack dataset items into a batch (default: torch's)."""
+        return torch.utils.data.default_collate(items)

@@ -1,0 +1,223 @@
+"""The RNN family: an LSTM over the polyphonic event encoding (see ``events.py``).
+
+Autoregressive across steps and within each step (a step's notes come one at a
+time, highest first), so chords are modelled jointly. Generation primes the LSTM
+with the seed's events and samples all variations as one batch, with masks that
+keep every sample a valid piece: notes of a step in falling pitch order, a HOLD
+only for a pitch that sounded in the step before, the key lock and the polyphony
+limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..corpus import transpositions
+from ..sampling import SampleParams, locked_scale, sample_logits
+from ..score import Note, Score, Track
+from .base import ModelFamily
+from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec
+
+
+@dataclass(frozen=True)
+class RnnConfig:
+    """Everything that rebuilds an RNN model exactly (stored in its checkpoint)."""
+
+    lowest: int = 21  # MIDI pitch of the lowest pitch token
+    n_pitches: int = 88  # pitches modelled, from ``lowest`` up
+    steps_per_beat: int = 4  # the model's grid: steps per quarter note
+    steps_per_bar: int = 16  # bar length on that grid, for the bar-position input
+    embed: int = 64  # token embedding size
+    hidden: int = 256  # LSTM units per layer
+    layers: int = 2  # LSTM layers
+    dropout: float = 0.3  # between LSTM layers and before the output layer
+    window: int = 256  # training sequence length in tokens
+    transpose: int = 3  # training augmentation: every transposition within +-this many semitones
+
+    @property
+    def codec(self) -> EventCodec:
+        return EventCodec(self.lowest, self.n_pitches)
+
+
+class RnnModel(nn.Module):
+    """Tokens and bar positions in, next-token logits out."""
+
+    def __init__(self, config: RnnConfig) -> None:
+        super().__init__()
+        self.config = config
+        vocab = config.codec.vocab_size
+        self.tokens = nn.Embedding(vocab, config.embed, padding_idx=PAD)
+        self.positions = nn.Embedding(config.steps_per_bar, config.embed)
+        self.lstm = nn.LSTM(config.embed, config.hidden, config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden, vocab)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor,
+                state: tuple[torch.Tensor, torch.Tensor] | None = None,
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        x = self.tokens(tokens) + self.positions(positions)  # (B, T, E)
+        out, state = self.lstm(x, state)  # (B, T, H)
+        return self.head(self.drop(out)), state  # (B, T, V)
+
+
+class TokenWindows(Dataset):
+    """Fixed-length windows of the encoded pieces (random crops when training)."""
+
+    def __init__(self, sequences: list[tuple[np.ndarray, np.ndarray]], window: int, train: bool) -> None:
+        self.sequences = [s for s in sequences if len(s[0]) > 1]
+        self.window, self.train = window, train
+        # Validation: every window of every piece, once, in order.
+        self.index = [(i, start) for i, (tok, _) in enumerate(self.sequences)
+                      for start in range(0, max(1, len(tok) - 1), window)]
+        self.rng = np.random.default_rng(0)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.train:
+            seq_i = int(self.rng.integers(len(self.sequences)))
+            tok, pos = self.sequences[seq_i]
+            start = int(self.rng.integers(max(1, len(tok) - self.window)))
+        else:
+            seq_i, start = self.index[i]
+            tok, pos = self.sequences[seq_i]
+        chunk = slice(start, start + self.window + 1)
+        out_tok = np.full(self.window + 1, PAD, dtype=np.int64)
+        out_pos = np.zeros(self.window + 1, dtype=np.int64)
+        out_tok[: len(tok[chunk])] = tok[chunk]
+        out_pos[: len(pos[chunk])] = pos[chunk]
+        return torch.from_numpy(out_tok), torch.from_numpy(out_pos)
+
+
+class RnnFamily(ModelFamily):
+    """LSTM continuation of a seed."""
+
+    name = "rnn"
+    config_type = RnnConfig
+    sizes = {  # noqa: RUF012 - read-only table
+        "debug": {"embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0, "window": 64},
+        "small": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3},
+        "base": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.4},
+    }
+
+    def build(self, config: RnnConfig) -> nn.Module:
+        return RnnModel(config)
+
+    def prepare(self, score: Score, config: RnnConfig) -> Score:
+        """A score on the model's grid, its pitched tracks merged into one."""
+        return score.merge_tracks().resample(config.steps_per_beat)
+
+    def encode(self, score: Score, config: RnnConfig) -> tuple[np.ndarray, np.ndarray]:
+        tokens, steps = config.codec.encode(score)
+        return tokens, steps % config.steps_per_bar
+
+    def dataset(self, scores: list[Score], config: RnnConfig, train: bool) -> Dataset:
+        prepared = [self.prepare(s, config) for s in scores if s.has_pitched_notes]
+        if train:
+            low, high = config.lowest, config.lowest + config.n_pitches - 1
+            shifts = range(-config.transpose, config.transpose + 1)
+            prepared = [t for s in prepared for t in transpositions(s, shifts, low, high)]
+        return TokenWindows([self.encode(s, config) for s in prepared], config.window, train)
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+             device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+        tokens, positions = (b.to(device) for b in batch)
+        logits, _ = model(tokens[:, :-1], positions[:, :-1])
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
+                                           ignore_index=PAD)
+        return loss, {"nll": float(loss.detach())}
+
+    @torch.inference_mode()
+    def generate(self, model: nn.Module, config: RnnConfig, seed: Score | None, params: SampleParams,
+                 device: torch.device) -> list[Score]:
+        codec = config.codec
+        base = (seed or Score(bpm=100)).padded_to_bar()
+        prepared = self.prepare(base, config)
+        tokens, positions = self.encode(prepared, config)
+        steps_per_bar = prepared.steps_per_bar
+        n_steps = params.bars * steps_per_bar
+        batch = params.n_variations
+        generator = torch.Generator(device=device.type).manual_seed(params.random_seed)
+        model.eval()
+        logits, state = model(torch.from_numpy(tokens)[None].to(device), torch.from_numpy(positions)[None].to(device))
+        last = logits[:, -1].expand(batch, -1)
+        state = tuple(s.expand(-1, batch, -1).contiguous() for s in state)
+        masker = _StepMasker(codec, batch, device, locked_scale(params, seed), params.max_polyphony)
+        steps_done = torch.zeros(batch, dtype=torch.long, device=device)
+        out = []
+        while bool((steps_done < n_steps).any()):
+            tok = sample_logits(last.masked_fill(~masker.allowed(), float("-inf")),
+                                params.temperature, params.top_p, generator)
+            tok = torch.where(steps_done < n_steps, tok, torch.full_like(tok, PAD))
+            masker.update(tok)
+            out.append(tok)
+            steps_done += (tok == STEP).long()
+            step_of_next = prepared.length + steps_done
+            pos = (step_of_next % config.steps_per_bar)[:, None]
+            logits, state = model(tok[:, None], pos, state)
+            last = logits[:, -1]
+        sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
+        return [self._to_score(base, prepared, row, config) for row in sampled]
+
+    def _to_score(self, base: Score, prepared: Score, tokens: np.ndarray, config: RnnConfig) -> Score:
+        """The seed, unchanged, then the continuation on a track of its own."""
+        ratio = base.steps_per_beat / config.steps_per_beat
+        notes = config.codec.decode(tokens[tokens != PAD], start_step=prepared.length)
+        program = next((t.program for t in base.tracks if not t.is_drum), 0)
+        track = len(base.tracks)
+        new = [Note(round(n.start * ratio), n.pitch, max(1, round(n.duration * ratio)), n.velocity, track)
+               for n in notes]
+        length = base.length + round((np.count_nonzero(tokens == STEP)) * ratio)
+        tracks = (*base.tracks, Track("Continuation", program))
+        return Score(notes=base.notes + tuple(new), tracks=tracks, bpm=base.bpm,
+                     time_signature=base.time_signature, steps_per_beat=base.steps_per_beat, length=length)
+
+
+class _StepMasker:
+    """Which tokens may come next, for a batch of sequences being sampled."""
+
+    def __init__(self, codec: EventCodec, batch: int, device: torch.device,
+                 scale: frozenset[int] | None, max_polyphony: int | None) -> None:
+        P = codec.n_pitches
+        self.codec, self.P, self.max_poly = codec, P, max_polyphony
+        self.pitch_index = torch.arange(P, device=device)
+        self.last = torch.full((batch,), P, dtype=torch.long, device=device)  # pitch index of the last note
+        self.count = torch.zeros(batch, dtype=torch.long, device=device)  # notes so far in this step
+        self.previous = torch.zeros(batch, P, dtype=torch.bool, device=device)  # sounding in the step before
+        self.current = torch.zeros(batch, P, dtype=torch.bool, device=device)
+        pcs = (self.pitch_index + codec.lowest) % 12
+        self.in_scale = (torch.ones(P, dtype=torch.bool, device=device) if scale is None
+                         else torch.isin(pcs, torch.tensor(sorted(scale), device=device)))
+
+    def allowed(self) -> torch.Tensor:
+        """``(B, V)`` True where a token may come next."""
+        below = self.pitch_index[None, :] < self.last[:, None]  # falling order within a step
+        if self.max_poly is not None:
+            below &= (self.count < self.max_poly)[:, None]
+        onset = below & self.in_scale[None, :]
+        hold = below & self.previous
+        batch = self.last.shape[0]
+        specials = torch.zeros(batch, FIRST_PITCH_TOKEN, dtype=torch.bool, device=self.last.device)
+        specials[:, STEP] = True
+        return torch.cat([specials, onset, hold], dim=1)
+
+    def update(self, tok: torch.Tensor) -> None:
+        is_pitch = tok >= FIRST_PITCH_TOKEN
+        idx = (tok - FIRST_PITCH_TOKEN).clamp(min=0) % self.P
+        self.current[is_pitch, idx[is_pitch]] = True
+        self.last = torch.where(is_pitch, idx, self.last)
+        self.count += is_pitch.long()
+        step = tok == STEP
+        if bool(step.any()):
+            self.previous[step] = self.current[step]
+            self.current[step] = False
+            self.last[step] = self.P
+            self.count[step] = 0
+
