@@ -55,11 +55,12 @@ def save_model(folder: Path, family: str, config: dict[str, Any], weights: dict[
 
 def load_model_files(folder: Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
     """``(family, config, weights, card)`` of a saved model."""
+    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(f"The model in {folder} is incomplete ({', '.join(missing)} missing). Train it again.")
     try:
         meta = json.loads((folder / CONFIG).read_text())
         weights = load_file(str(folder / WEIGHTS))
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"The model in {folder} is incomplete ({Path(exc.filename).name} is missing).") from exc
     except (json.JSONDecodeError, SafetensorError, OSError, RuntimeError) as exc:
         raise CheckpointError(f"The model in {folder} is damaged ({exc}). Train it again.") from exc
     if meta.get("format") != FORMAT or "family" not in meta:

@@ -76,6 +76,7 @@ class TrainResult:
     best_val: float | None
     out_dir: Path
     history: list[dict[str, float]] = field(default_factory=list)
+    network: torch.nn.Module | None = None  # the weights as training left them (not the best)
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -209,7 +210,7 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
         save_state()
     if world > 1:
         torch.distributed.barrier()
-    return TrainResult(status, done, best, out, history)
+    return TrainResult(status, done, best, out, history, net)
 
 
 def _forever(loader: DataLoader):  # -> iterator of batches

@@ -19,3 +19,24 @@ settings.register_profile(
 )
 settings.load_profile("deterministic")
 os.environ.setdefault("MUSICGEN_DEVICE", "cpu")
+
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def debug_rnn(tmp_path_factory: pytest.TempPathFactory):
+    """A debug-size RNN trained for a few seconds on a tiny corpus, loaded on the CPU."""
+    from enginefixtures import train_debug_rnn
+
+    from musicgen.generate import load_model
+
+    folder = tmp_path_factory.mktemp("models") / "rnn-tiny"
+    train_debug_rnn(folder)
+    return load_model(folder, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or write the user's own data folder."""
+    monkeypatch.setenv("MUSICGEN_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
