@@ -93,9 +93,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    from .models.registry import FAMILIES
-
-    p.add_argument("--model", required=True, choices=sorted(FAMILIES), help="the model family")
+    # No import of the model registry here: it loads torch, and `info` should start fast.
+    p.add_argument("--model", required=True, help="the model family: rnn")
     p.add_argument("--corpus", required=True, help="bach, folk, or a folder or zip of MIDI files")
     p.add_argument("--size", default="small", help="debug, small or base (default small)")
     p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
@@ -127,7 +126,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     if args.steps < 1 or args.batch_size < 1:
         raise CliError("--steps and --batch-size must be at least 1")
-    with tqdm(desc="reading corpus", unit="file", leave=False) as bar:
+    with tqdm(desc="reading corpus", unit="file", leave=False, disable=None) as bar:
         corpus = load_corpus(args.corpus, progress=lambda done, total: (setattr(bar, "total", total), bar.update(1)))
     if corpus.skipped:
         print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
@@ -140,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
     card = {"description": f"{family.name.upper()} trained on {corpus.name}", "corpus": corpus.name,
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": args.size,
             "command": "python -m musicgen " + " ".join(sys.argv[1:])}
-    with tqdm(total=cfg.steps, desc=f"training {name}", unit="step") as bar:
+    with tqdm(total=cfg.steps, desc=f"training {name}", unit="step", disable=None) as bar:
         def show(p) -> None:
             bar.n = p.step
             bar.set_postfix(loss=f"{p.train_loss:.3f}", val=f"{p.val_loss:.3f}" if p.val_loss else "-")

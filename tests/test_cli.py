@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,46 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "does-not-exist.mid"]) == 2
     assert "no file at" in capsys.readouterr().err
+
+
+def _cli(*args: str, data: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MUSICGEN_DATA_DIR": str(data), "MUSICGEN_DEVICE": "cpu"}
+    return subprocess.run([sys.executable, "-m", "musicgen", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False, env=env, timeout=300)
+
+
+def test_train_then_list_then_generate(tmp_path: Path) -> None:
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for path in (ROOT / "assets" / "examples").glob("*.mid"):
+        (songs / path.name).write_bytes(path.read_bytes())
+    (songs / "broken.mid").write_bytes(b"not midi")
+    trained = _cli("train", "--model", "rnn", "--corpus", str(songs), "--size", "debug", "--steps", "20",
+                   "--eval-every", "10", "--name", "mine", data=tmp_path / "data")
+    assert trained.returncode == 0, trained.stderr
+    assert "broken.mid" in trained.stderr and "saved in" in trained.stdout
+    listed = _cli("models", data=tmp_path / "data")
+    assert listed.returncode == 0 and listed.stdout.startswith("mine (yours)")
+    out = tmp_path / "takes"
+    made = _cli("generate", "--model", "mine", "--seed", str(CHORALE), "--bars", "2", "--variations", "2",
+                "--out", str(out), "--wav", data=tmp_path / "data")
+    assert made.returncode == 0, made.stderr
+    mids = sorted(out.glob("*.mid"))
+    assert len(mids) == 2 and len(list(out.glob("*.wav"))) == 2
+    from musicgen.midi import load_midi
+
+    take = load_midi(mids[0])
+    assert take.n_bars >= load_midi(CHORALE).n_bars + 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--model", "nobody"],
+    ["generate", "--model", "x", "--bars", "40"],
+    ["train", "--model", "gpt", "--corpus", "bach"],
+    ["train", "--model", "rnn", "--corpus", "/no/such/folder", "--size", "debug"],
+], ids=["unknown-model", "too-many-bars", "unknown-family", "missing-corpus"])
+def test_engine_commands_refuse_bad_input_in_one_line(argv: list[str], tmp_path: Path) -> None:
+    done = _cli(*argv, data=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
