@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from musicgen.audio import describe_renderer
+from musicgen.sampling import choose_device, describe_device
 
 st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide")
 
@@ -20,11 +21,18 @@ def renderer_status() -> tuple[str, str | None]:
     return describe_renderer()
 
 
+@st.cache_resource
+def device_status() -> str:
+    """Where the models run; looked up once per server."""
+    return describe_device(choose_device())
+
+
 with st.sidebar:
     st.markdown("### 🎼 musicgen studio")
     st.caption("Compose with neural networks: continue and vary your own MIDI seeds.")
     renderer, notice = renderer_status()
     st.caption(f"🔊 Sound: {renderer}")
+    st.caption(f"🧠 Models run on: {device_status()}")
     if notice:
         st.warning(notice, icon="🔈")
 
