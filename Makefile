@@ -11,7 +11,7 @@ STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm
 PORT ?= 8501
 
-.PHONY: run test setup system-deps lint bench examples clean
+.PHONY: run test setup system-deps lint bench examples models clean
 
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
@@ -25,6 +25,17 @@ bench: setup
 
 examples: setup
 	$(PY) -m musicgen.examples
+
+# The shipped checkpoints in assets/models, exactly as they were trained (about 35,
+# 25 and 25 minutes on a 2-core CPU; a GPU is used when there is one).
+models: setup
+	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 2500 --eval-every 250 \
+	  --name rnn-jsb --out assets/models/rnn-jsb --fresh
+	$(PY) -m musicgen train --model rnn --corpus bach --size bach --steps 1500 --eval-every 250 \
+	  --name rnn-bach --out assets/models/rnn-bach --fresh
+	$(PY) -m musicgen train --model rnn --corpus folk --size folk --steps 1500 --eval-every 250 \
+	  --name rnn-folk --out assets/models/rnn-folk --fresh
+	rm -f assets/models/*/train_state.pt
 
 setup: system-deps $(STAMP)
 

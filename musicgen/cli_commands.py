@@ -119,7 +119,13 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     family = get_family(args.model)
-    overrides = {"steps_per_beat": args.steps_per_beat} if args.steps_per_beat else {}
+    overrides = {}
+    if args.corpus == "jsb" and family.name == "rnn":
+        from .benchmark import JSB_RNN
+
+        overrides.update(JSB_RNN)  # quarter-note frames, 88 keys, the benchmark's masks
+    if args.steps_per_beat:
+        overrides["steps_per_beat"] = args.steps_per_beat
     try:
         config = family.make_config(args.size, **overrides)
     except (ValueError, TypeError) as exc:
@@ -218,6 +224,36 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--benchmark", required=True, choices=["jsb"],
+                   help="jsb: negative log-likelihood per frame on the JSB Chorales test split")
+    p.add_argument("--model", action="append", help="a model trained on --corpus jsb (default: rnn-jsb)")
+    p.add_argument("--data", type=Path, help="the benchmark's JSON file (default: the copy in assets/data)")
+    p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .benchmark import JSB_PATH, format_jsb_table, jsb_table
+    from .generate import load_model
+
+    data = args.data or JSB_PATH
+    if not Path(data).is_file():
+        raise CliError(f"there is no benchmark file at {data}")
+    models = [load_model(name, device=args.device) for name in (args.model or ["rnn-jsb"])]
+    if any(m.family.name != "rnn" or m.config.n_pitches != 88 for m in models):
+        raise CliError("the JSB benchmark needs an RNN trained with --corpus jsb")
+    rows = jsb_table(models, data)
+    print("JSB Chorales, negative log-likelihood per frame in nats (lower is better)")
+    print(format_jsb_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("info", "Describe a MIDI file: tracks, notes, tempo, meter, key.", _info_args, _info),
     Command("render", "Play a MIDI file into an audio file with FluidSynth.", _render_args, _render),
@@ -226,4 +262,5 @@ COMMANDS: list[Command] = [
     Command("generate", "Continue a seed MIDI file: write one MIDI (and WAV) per variation.",
             _generate_args, _generate),
     Command("models", "List the available models with their cards.", _models_args, _models),
+    Command("evaluate", "Score models on a benchmark (JSB Chorales NLL per frame).", _evaluate_args, _evaluate),
 ]

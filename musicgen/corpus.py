@@ -44,11 +44,12 @@ class Piece:
 
     name: str  # stable id, e.g. "bach/bwv66.6" or "song.mid"
     score: Score
+    fixed_split: str | None = None  # a benchmark's own split; else one by the name's hash
 
     @property
     def split(self) -> str:
-        """``"train"``, ``"valid"`` or ``"test"`` (80/10/10), fixed by the name."""
-        return split_of(self.name)
+        """``"train"``, ``"valid"`` or ``"test"``: the fixed one, or 80/10/10 by the name."""
+        return self.fixed_split or split_of(self.name)
 
 
 @dataclass
@@ -98,6 +99,7 @@ def transpositions(score: Score, semitones: Iterable[int], low: int = 0, high: i
 # ----------------------------------------------------------------- music21
 BUILTIN = {
     "bach": "The Bach chorales (371 four-part chorales, music21's corpus).",
+    "jsb": "The JSB Chorales benchmark (229/76/77 chorales in quarter-note frames, its own split).",
     "folk": "Folk melodies: O'Neill's 1850 Irish tunes, Ryan's Mammoth Collection and the Essen folk songs.",
 }
 _FOLK_SOURCES = ("oneills1850", "ryansMammoth", "essenFolksong")
@@ -264,6 +266,10 @@ def _midi_files(source: str | os.PathLike[str] | bytes) -> list[tuple[str, Calla
 
 def load_corpus(name_or_path: str, steps_per_beat: int = 4, progress: Progress | None = None) -> Corpus:
     """A built-in corpus by name, or a folder or zip of MIDI files by path."""
+    if name_or_path == "jsb":
+        from .benchmark import jsb_corpus
+
+        return jsb_corpus()
     if name_or_path in BUILTIN:
         return load_builtin(name_or_path, steps_per_beat, progress=progress)
     return load_midi_files(name_or_path, steps_per_beat, progress=progress)

@@ -25,7 +25,7 @@ def test_training_lowers_the_validation_loss_and_writes_everything(tmp_path: Pat
     _, result = train_debug_rnn(tmp_path / "m", steps=80, progress=seen.append)
     losses = [h["val_loss"] for h in result.history]
     assert result.status == "finished" and result.steps == 80
-    assert losses[-1] < losses[0] - 0.5
+    assert losses[-1] < 0.8 * losses[0]
     assert [p.step for p in seen] == list(range(1, 81))
     for name in ("model.safetensors", "config.json", "card.json", "card.md", "log.csv", "log.json",
                  "train_state.pt"):

@@ -96,3 +96,41 @@ class EventCodec:
         for pitch in list(open_at):
             close(pitch, step)
         return notes
+
+
+def structure(tokens: np.ndarray, n_pitches: int) -> tuple[np.ndarray, np.ndarray]:
+    """What constrains each next token of a sequence, for the masks.
+
+    Returns ``floor`` ``(N,)`` and ``previous`` ``(N, P)``: the token at ``j`` may be a
+    pitch below ``floor[j]`` (the last pitch of its step so far, or ``P`` at the start
+    of a step), and a HOLD only of a pitch in ``previous[j]`` (the step before).
+    Entry 0 (the BOS) constrains nothing and is never predicted.
+    """
+    P = n_pitches
+    is_pitch = tokens >= FIRST_PITCH_TOKEN
+    index = np.where(is_pitch, (tokens - FIRST_PITCH_TOKEN) % P, P)
+    step_of = np.concatenate([[0], np.cumsum(tokens == STEP)[:-1]])  # steps completed before each token
+    sets = np.zeros((int(step_of.max()) + 2, P), dtype=bool)
+    sets[step_of[is_pitch], index[is_pitch]] = True
+    previous = np.zeros((len(tokens), P), dtype=bool)
+    has_previous = step_of >= 1
+    previous[has_previous] = sets[step_of[has_previous] - 1]
+    floor = np.concatenate([[P], index[:-1]])
+    return floor, previous
+
+
+def allowed_tokens(floor: np.ndarray, previous: np.ndarray, repeat_onsets: bool) -> np.ndarray:
+    """``(N, V)`` True where a token may come next, from :func:`structure`.
+
+    Notes of a step come in falling pitch order; a HOLD only continues a pitch of the
+    step before; without ``repeat_onsets`` (frame data, where a repeated note cannot
+    be told from a held one) an ONSET only starts a pitch that was silent. Then
+    every frame has exactly one spelling, and the product of the token
+    probabilities is a proper distribution over frames.
+    """
+    P = previous.shape[1]
+    below = np.arange(P)[None, :] < floor[:, None]
+    onset = below if repeat_onsets else below & ~previous
+    specials = np.zeros((len(floor), FIRST_PITCH_TOKEN), dtype=bool)
+    specials[:, STEP] = True
+    return np.concatenate([specials, onset, below & previous], axis=1)

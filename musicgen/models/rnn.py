@@ -21,7 +21,7 @@ from ..corpus import transpositions
 from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note, Score, Track
 from .base import ModelFamily
-from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec
+from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec, allowed_tokens, structure
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,24 @@ class RnnConfig:
     lowest: int = 21  # MIDI pitch of the lowest pitch token
     n_pitches: int = 88  # pitches modelled, from ``lowest`` up
     steps_per_beat: int = 4  # the model's grid: steps per quarter note
-    steps_per_bar: int = 16  # bar length on that grid, for the bar-position input
+    steps_per_bar: int = 16  # bar positions told apart (1: no bar-position input); longer bars share the last
     embed: int = 64  # token embedding size
     hidden: int = 256  # LSTM units per layer
     layers: int = 2  # LSTM layers
     dropout: float = 0.3  # between LSTM layers and before the output layer
     window: int = 256  # training sequence length in tokens
     transpose: int = 3  # training augmentation: every transposition within +-this many semitones
+    repeat_onsets: bool = True  # False for frame data (JSB), where a repeated note reads as held
 
     @property
     def codec(self) -> EventCodec:
         return EventCodec(self.lowest, self.n_pitches)
+
+
+def bar_positions(steps, bar: int, table: int):  # numpy arrays, tensors or ints
+    """Each step's position in its bar (of the piece's own meter), clipped to the table."""
+    positions = steps % bar
+    return positions.clip(max=table - 1) if hasattr(positions, "clip") else min(positions, table - 1)
 
 
 class RnnModel(nn.Module):
@@ -67,11 +74,17 @@ class RnnModel(nn.Module):
 
 
 class TokenWindows(Dataset):
-    """Fixed-length windows of the encoded pieces (random crops when training)."""
+    """Fixed-length windows of the encoded pieces (random crops when training).
 
-    def __init__(self, sequences: list[tuple[np.ndarray, np.ndarray]], window: int, train: bool) -> None:
+    Each item is ``(tokens (W+1,), positions (W+1,), allowed (W, V))``: ``allowed``
+    masks what may follow each prefix (see ``events.allowed_tokens``).
+    """
+
+    def __init__(self, sequences: list[tuple[np.ndarray, np.ndarray]], window: int, train: bool,
+                 n_pitches: int, repeat_onsets: bool) -> None:
         self.sequences = [s for s in sequences if len(s[0]) > 1]
-        self.window, self.train = window, train
+        self.structure = [structure(tok, n_pitches) for tok, _ in self.sequences]
+        self.window, self.train, self.repeat_onsets = window, train, repeat_onsets
         # Validation: every window of every piece, once, in order.
         self.index = [(i, start) for i, (tok, _) in enumerate(self.sequences)
                       for start in range(0, max(1, len(tok) - 1), window)]
@@ -80,20 +93,23 @@ class TokenWindows(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.train:
             seq_i = int(self.rng.integers(len(self.sequences)))
-            tok, pos = self.sequences[seq_i]
-            start = int(self.rng.integers(max(1, len(tok) - self.window)))
+            start = int(self.rng.integers(max(1, len(self.sequences[seq_i][0]) - self.window)))
         else:
             seq_i, start = self.index[i]
-            tok, pos = self.sequences[seq_i]
+        tok, pos = self.sequences[seq_i]
+        floor, previous = self.structure[seq_i]
         chunk = slice(start, start + self.window + 1)
+        n = len(tok[chunk])
         out_tok = np.full(self.window + 1, PAD, dtype=np.int64)
         out_pos = np.zeros(self.window + 1, dtype=np.int64)
-        out_tok[: len(tok[chunk])] = tok[chunk]
-        out_pos[: len(pos[chunk])] = pos[chunk]
-        return torch.from_numpy(out_tok), torch.from_numpy(out_pos)
+        out_tok[:n], out_pos[:n] = tok[chunk], pos[chunk]
+        targets = slice(start + 1, start + n)
+        allowed = np.ones((self.window, previous.shape[1] * 2 + FIRST_PITCH_TOKEN), dtype=bool)
+        allowed[: n - 1] = allowed_tokens(floor[targets], previous[targets], self.repeat_onsets)
+        return torch.from_numpy(out_tok), torch.from_numpy(out_pos), torch.from_numpy(allowed)
 
 
 class RnnFamily(ModelFamily):
@@ -103,6 +119,10 @@ class RnnFamily(ModelFamily):
     config_type = RnnConfig
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0, "window": 64},
+        "bach": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.3, "steps_per_beat": 2, "steps_per_bar": 12,
+                 "lowest": 28, "n_pitches": 60},
+        "folk": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3, "steps_per_beat": 4, "steps_per_bar": 16,
+                 "lowest": 48, "n_pitches": 52, "transpose": 5},
         "small": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3},
         "base": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.4},
     }
@@ -116,7 +136,7 @@ class RnnFamily(ModelFamily):
 
     def encode(self, score: Score, config: RnnConfig) -> tuple[np.ndarray, np.ndarray]:
         tokens, steps = config.codec.encode(score)
-        return tokens, steps % config.steps_per_bar
+        return tokens, bar_positions(steps, score.steps_per_bar, config.steps_per_bar)
 
     def dataset(self, scores: list[Score], config: RnnConfig, train: bool) -> Dataset:
         prepared = [self.prepare(s, config) for s in scores if s.has_pitched_notes]
@@ -124,15 +144,31 @@ class RnnFamily(ModelFamily):
             low, high = config.lowest, config.lowest + config.n_pitches - 1
             shifts = range(-config.transpose, config.transpose + 1)
             prepared = [t for s in prepared for t in transpositions(s, shifts, low, high)]
-        return TokenWindows([self.encode(s, config) for s in prepared], config.window, train)
+        return TokenWindows([self.encode(s, config) for s in prepared], config.window, train,
+                            config.n_pitches, config.repeat_onsets)
 
-    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
              device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
-        tokens, positions = (b.to(device) for b in batch)
+        tokens, positions, allowed = (b.to(device) for b in batch)
         logits, _ = model(tokens[:, :-1], positions[:, :-1])
+        logits = logits.float().masked_fill(~allowed, float("-inf"))  # (B, W, V)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
                                            ignore_index=PAD)
         return loss, {"nll": float(loss.detach())}
+
+    @torch.no_grad()
+    def sequence_nll(self, model: nn.Module, config: RnnConfig, score: Score,
+                     device: torch.device) -> tuple[float, int]:
+        """Total NLL (nats) of a whole piece under the masked model, and its steps."""
+        tokens, positions = self.encode(self.prepare(score, config), config)
+        floor, previous = structure(tokens, config.n_pitches)
+        allowed = torch.from_numpy(allowed_tokens(floor[1:], previous[1:], config.repeat_onsets)).to(device)
+        model.eval()
+        inputs = (torch.from_numpy(a[:-1])[None].to(device) for a in (tokens, positions))
+        logits, _ = model(*inputs)
+        logp = torch.log_softmax(logits[0].float().masked_fill(~allowed, float("-inf")), dim=-1)
+        target = torch.from_numpy(tokens[1:]).to(device)
+        return float(-logp.gather(1, target[:, None]).sum()), int((tokens == STEP).sum())
 
     @torch.inference_mode()
     def generate(self, model: nn.Module, config: RnnConfig, seed: Score | None, params: SampleParams,
@@ -149,7 +185,8 @@ class RnnFamily(ModelFamily):
         logits, state = model(torch.from_numpy(tokens)[None].to(device), torch.from_numpy(positions)[None].to(device))
         last = logits[:, -1].expand(batch, -1)
         state = tuple(s.expand(-1, batch, -1).contiguous() for s in state)
-        masker = _StepMasker(codec, batch, device, locked_scale(params, seed), params.max_polyphony)
+        masker = _StepMasker(codec, batch, device, locked_scale(params, seed), params.max_polyphony,
+                             config.repeat_onsets)
         steps_done = torch.zeros(batch, dtype=torch.long, device=device)
         out = []
         while bool((steps_done < n_steps).any()):
@@ -160,7 +197,7 @@ class RnnFamily(ModelFamily):
             out.append(tok)
             steps_done += (tok == STEP).long()
             step_of_next = prepared.length + steps_done
-            pos = (step_of_next % config.steps_per_bar)[:, None]
+            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)[:, None]
             logits, state = model(tok[:, None], pos, state)
             last = logits[:, -1]
         sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
@@ -184,9 +221,9 @@ class _StepMasker:
     """Which tokens may come next, for a batch of sequences being sampled."""
 
     def __init__(self, codec: EventCodec, batch: int, device: torch.device,
-                 scale: frozenset[int] | None, max_polyphony: int | None) -> None:
+                 scale: frozenset[int] | None, max_polyphony: int | None, repeat_onsets: bool = True) -> None:
         P = codec.n_pitches
-        self.codec, self.P, self.max_poly = codec, P, max_polyphony
+        self.codec, self.P, self.max_poly, self.repeat_onsets = codec, P, max_polyphony, repeat_onsets
         self.pitch_index = torch.arange(P, device=device)
         self.last = torch.full((batch,), P, dtype=torch.long, device=device)  # pitch index of the last note
         self.count = torch.zeros(batch, dtype=torch.long, device=device)  # notes so far in this step
@@ -202,6 +239,8 @@ class _StepMasker:
         if self.max_poly is not None:
             below &= (self.count < self.max_poly)[:, None]
         onset = below & self.in_scale[None, :]
+        if not self.repeat_onsets:
+            onset &= ~self.previous
         hold = below & self.previous
         batch = self.last.shape[0]
         specials = torch.zeros(batch, FIRST_PITCH_TOKEN, dtype=torch.bool, device=self.last.device)
