@@ -11,6 +11,7 @@ st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide"
 
 pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/compose.py", title="Compose", icon="🎹"),
 ]
 page = st.navigation(pages)
 

@@ -124,3 +124,17 @@ def test_registry_lists_user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert load_model("mine", device="cpu").name == "mine"
     with pytest.raises(ModelNotFound, match="mine"):
         resolve_model("nobody")
+
+
+def test_a_key_normalized_model_answers_in_the_seeds_key(debug_rnn) -> None:
+    from dataclasses import replace
+
+    from musicgen.models.rnn import home_key_shift
+
+    model = replace(debug_rnn, config=replace(debug_rnn.config, key_normalized=True))
+    seed = ODE.transpose(6)  # F# major
+    assert home_key_shift(seed) % 12 == 6 and home_key_shift(ODE) == 0
+    takes = generate(model, seed, SampleParams(bars=4, n_variations=4, temperature=1.5, key_lock="auto"))
+    onsets = {n.pitch % 12 for t in takes for n in new_notes(t, seed)}
+    assert onsets and onsets <= seed.estimate_key().scale
+    assert all(t.notes[: len(seed.notes)] == seed.notes for t in takes)

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..corpus import transpositions
 from ..sampling import SampleParams, locked_scale, sample_logits
-from ..score import Note, Score, Track
+from ..score import Note, Score, ScoreError, Track
 from .base import ModelFamily
 from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec, allowed_tokens, structure
 
@@ -39,6 +39,7 @@ class RnnConfig:
     window: int = 256  # training sequence length in tokens
     transpose: int = 3  # training augmentation: every transposition within +-this many semitones
     repeat_onsets: bool = True  # False for frame data (JSB), where a repeated note reads as held
+    key_normalized: bool = False  # trained in C major / A minor only: seeds are moved there and back
 
     @property
     def codec(self) -> EventCodec:
@@ -49,6 +50,20 @@ def bar_positions(steps, bar: int, table: int):  # numpy arrays, tensors or ints
     """Each step's position in its bar (of the piece's own meter), clipped to the table."""
     positions = steps % bar
     return positions.clip(max=table - 1) if hasattr(positions, "clip") else min(positions, table - 1)
+
+
+def home_key_shift(score: Score) -> int:
+    """Semitones (-6..5) that move the score's key to C major or A minor (0 without pitched notes)."""
+    if not score.has_pitched_notes:
+        return 0
+    key = score.estimate_key()
+    shift = ((0 if key.mode == "major" else 9) - key.tonic) % 12
+    shift = shift - 12 if shift > 5 else shift
+    try:
+        score.transpose(shift)
+    except ScoreError:
+        return 0
+    return shift
 
 
 class RnnModel(nn.Module):
@@ -175,7 +190,8 @@ class RnnFamily(ModelFamily):
                  device: torch.device) -> list[Score]:
         codec = config.codec
         base = (seed or Score(bpm=100)).padded_to_bar()
-        prepared = self.prepare(base, config)
+        shift = home_key_shift(base) if config.key_normalized else 0
+        prepared = self.prepare(base.transpose(shift), config)
         tokens, positions = self.encode(prepared, config)
         steps_per_bar = prepared.steps_per_bar
         n_steps = params.bars * steps_per_bar
@@ -185,8 +201,10 @@ class RnnFamily(ModelFamily):
         logits, state = model(torch.from_numpy(tokens)[None].to(device), torch.from_numpy(positions)[None].to(device))
         last = logits[:, -1].expand(batch, -1)
         state = tuple(s.expand(-1, batch, -1).contiguous() for s in state)
-        masker = _StepMasker(codec, batch, device, locked_scale(params, seed), params.max_polyphony,
-                             config.repeat_onsets)
+        scale = locked_scale(params, seed)
+        if scale is not None:
+            scale = frozenset((pc + shift) % 12 for pc in scale)
+        masker = _StepMasker(codec, batch, device, scale, params.max_polyphony, config.repeat_onsets)
         steps_done = torch.zeros(batch, dtype=torch.long, device=device)
         out = []
         while bool((steps_done < n_steps).any()):
@@ -201,15 +219,16 @@ class RnnFamily(ModelFamily):
             logits, state = model(tok[:, None], pos, state)
             last = logits[:, -1]
         sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
-        return [self._to_score(base, prepared, row, config) for row in sampled]
+        return [self._to_score(base, prepared, row, config, shift) for row in sampled]
 
-    def _to_score(self, base: Score, prepared: Score, tokens: np.ndarray, config: RnnConfig) -> Score:
-        """The seed, unchanged, then the continuation on a track of its own."""
+    def _to_score(self, base: Score, prepared: Score, tokens: np.ndarray, config: RnnConfig, shift: int) -> Score:
+        """The seed, unchanged, then the continuation (moved back to the seed's key) on a track of its own."""
         ratio = base.steps_per_beat / config.steps_per_beat
-        notes = config.codec.decode(tokens[tokens != PAD], start_step=prepared.length)
+        notes = [n for n in config.codec.decode(tokens[tokens != PAD], start_step=prepared.length)
+                 if 0 <= n.pitch - shift < 128]
         program = next((t.program for t in base.tracks if not t.is_drum), 0)
         track = len(base.tracks)
-        new = [Note(round(n.start * ratio), n.pitch, max(1, round(n.duration * ratio)), n.velocity, track)
+        new = [Note(round(n.start * ratio), n.pitch - shift, max(1, round(n.duration * ratio)), n.velocity, track)
                for n in notes]
         length = base.length + round((np.count_nonzero(tokens == STEP)) * ratio)
         tracks = (*base.tracks, Track("Continuation", program))

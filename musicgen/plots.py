@@ -1,0 +1,60 @@
+"""Piano-roll pictures: the seed and the new material in two colours, bar lines, pitch names."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures are drawn to PNG bytes
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .score import Score, pitch_name
+
+SEED_COLOUR = "#8a8f98"  # what the musician brought: quiet grey
+NEW_COLOUR = "#3d6b9e"  # what the model wrote: the app's blue
+DRUM_COLOUR = "#c98a3a"
+
+
+def piano_roll_figure(score: Score, new_from_track: int | None = None, title: str = "",
+                      width: float = 10.0, height: float = 3.2) -> Figure:
+    """A piano roll of ``score``; tracks from ``new_from_track`` on are drawn as new material."""
+    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    pitches = [n.pitch for n in score.notes] or [60]
+    low, high = min(pitches) - 2, max(pitches) + 2
+    beat = score.steps_per_beat
+    for n in score.notes:
+        track = score.tracks[n.track]
+        is_new = new_from_track is not None and n.track >= new_from_track
+        colour = DRUM_COLOUR if track.is_drum else NEW_COLOUR if is_new else SEED_COLOUR
+        ax.add_patch(Rectangle((n.start / beat, n.pitch - 0.4), n.duration / beat, 0.8, facecolor=colour,
+                               edgecolor="white", linewidth=0.4, alpha=0.55 + 0.45 * n.velocity / 127))
+    bar = score.steps_per_bar / beat
+    for b in range(score.n_bars + 1):
+        ax.axvline(b * bar, color="#d0ccc0", linewidth=0.8, zorder=0)
+    ticks = [p for p in range(low, high + 1) if p % 12 == 0] or [low]
+    ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
+    ax.set_xlim(0, max(score.length / beat, bar))
+    ax.set_ylim(low, high)
+    ax.set_xlabel("beats")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    """PNG bytes of a figure, which is then closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def piano_roll_png(score: Score, new_from_track: int | None = None, title: str = "") -> bytes:
+    """:func:`piano_roll_figure` as PNG bytes."""
+    return figure_png(piano_roll_figure(score, new_from_track, title))

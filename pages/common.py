@@ -1,0 +1,70 @@
+"""Widgets and cached resources that several pages share (not a page itself)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render, render_many
+from musicgen.examples import list_examples
+from musicgen.generate import LoadedModel, load_model
+from musicgen.midi import MidiInputError, MidiLimits, load_midi, score_to_bytes
+from musicgen.plots import piano_roll_png
+from musicgen.score import Score
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def cached_model(name: str) -> LoadedModel:
+    """Each model is loaded once per server and shared read-only by every session."""
+    return load_model(name)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def seed_audio(data: bytes, program: int | None, bpm: float | None) -> tuple[bytes, str | None]:
+    """A MIDI file as browser audio, and a notice when the built-in synth played it."""
+    rendered = render(load_midi(data), RenderOptions(program=program, bpm=bpm))
+    return encode(rendered, BROWSER_FORMAT), rendered.notice
+
+
+def takes_audio(takes: list[Score], program: int | None, bpm: float | None) -> list[tuple[bytes, bytes]]:
+    """Browser audio and WAV bytes of each take, rendered in parallel."""
+    rendered = render_many(takes, RenderOptions(program=program, bpm=bpm))
+    return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
+
+
+def roll_png(score: Score, new_from_track: int | None = None, title: str = "") -> bytes:
+    return piano_roll_png(score, new_from_track, title)
+
+
+def pick_seed(key: str) -> tuple[str, bytes] | None:
+    """A seed from a bundled example, an upload, or the take kept as the next seed.
+
+    Returns ``(name, MIDI bytes)``, or None while there is nothing to use.
+    """
+    limits = MidiLimits.from_env()
+    examples = list_examples()
+    options = ["A bundled example", "My own MIDI file"]
+    kept = st.session_state.get("next_seed")
+    if kept:
+        options.insert(0, "The take I kept")
+    source = st.radio("Seed", options, horizontal=True, key=f"{key}-source", label_visibility="collapsed")
+    if source == "The take I kept" and kept:
+        return kept
+    if source == "A bundled example":
+        name = st.selectbox("Example", list(examples), key=f"{key}-example")
+        return (name, examples[name].read_bytes()) if name else None
+    upload = st.file_uploader(f"MIDI file (.mid, up to {limits.max_bytes / 2**20:g} MB)", type=["mid", "midi"],
+                              key=f"{key}-upload")
+    return (upload.name, upload.getvalue()) if upload is not None else None
+
+
+def read_seed(name: str, data: bytes) -> Score | None:
+    """The seed as a Score, or an error on the page (never a traceback)."""
+    try:
+        return load_midi(data, limits=MidiLimits.from_env())
+    except MidiInputError as exc:
+        st.error(f"{name}: {exc}", icon="⚠️")
+        return None
+
+
+def midi_bytes(score: Score) -> bytes:
+    return score_to_bytes(score)

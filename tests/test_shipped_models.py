@@ -1,0 +1,37 @@
+"""The checkpoints shipped in assets/models load on the CPU and continue a seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from musicgen.generate import generate, load_model
+from musicgen.midi import load_midi
+from musicgen.sampling import SampleParams
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ["rnn-jsb", "rnn-bach", "rnn-folk"]
+SEEDS = {"rnn-jsb": "bach-chorale-bwv66.6-opening.mid", "rnn-bach": "bach-chorale-bwv66.6-opening.mid",
+         "rnn-folk": "reel-7th-regiment.mid"}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_has_a_card_and_is_small(name: str) -> None:
+    folder = ROOT / "assets" / "models" / name
+    card = json.loads((folder / "card.json").read_text())
+    assert card["family"] == "rnn" and card["steps"] > 0 and card["command"].startswith("python -m musicgen train")
+    assert (folder / "model.safetensors").stat().st_size < 8 * 2**20
+    assert not (folder / "train_state.pt").exists()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_continues_a_seed_on_the_cpu(name: str) -> None:
+    model = load_model(name, device="cpu")
+    seed = load_midi(ROOT / "assets" / "examples" / SEEDS[name])
+    takes = generate(model, seed, SampleParams(bars=2, n_variations=2, random_seed=0))
+    for take in takes:
+        new = [n for n in take.notes if n.track == len(seed.tracks)]
+        assert new, "the continuation has notes"
+        assert all(n.start >= seed.padded_to_bar().length for n in new)
