@@ -12,6 +12,14 @@ from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
 from pages.common import cached_model, midi_bytes, pick_seed, read_seed, roll_png, seed_audio, takes_audio
 
+
+def keep_take(index: int) -> None:
+    """Make a take the next seed (a callback: it runs before the widgets are drawn)."""
+    take = st.session_state["takes"][index][0]
+    st.session_state["next_seed"] = (f"Take {index + 1}", midi_bytes(take))
+    st.session_state["compose-source"] = "The take I kept"
+
+
 st.title("Compose")
 st.caption("Give the model a seed; it writes what comes next. Every take keeps your seed as it is.")
 
@@ -86,7 +94,5 @@ if takes:
                 a.download_button("MIDI", midi_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}")
                 b.download_button("WAV", wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}")
-                if c.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take."):
-                    st.session_state["next_seed"] = (f"Take {index + 1}", midi_bytes(take))
-                    st.session_state["compose-source"] = "The take I kept"
-                    st.rerun()
+                c.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
+                         on_click=keep_take, args=(index,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from smfbytes import VALID
 from streamlit.testing.v1 import AppTest
 
@@ -56,3 +57,49 @@ def test_seed_is_playable() -> None:
     players = at.get("audio")
     assert len(players) == 1
     assert not at.exception and not at.error
+
+
+COMPOSE = str(ROOT / "pages" / "compose.py")
+
+
+@pytest.fixture(scope="module")
+def user_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A debug RNN where the app looks for the user's models."""
+    from enginefixtures import train_debug_rnn
+
+    data = tmp_path_factory.getbasetemp() / "data"
+    train_debug_rnn(data / "models" / "aaa-debug-rnn", steps=20)
+    return "aaa-debug-rnn"
+
+
+def _compose(model: str) -> AppTest:
+    at = AppTest.from_file(COMPOSE, default_timeout=120).run()
+    assert not at.exception, at.exception
+    at.selectbox(key=None)  # the page renders its widgets
+    at.selectbox[1].set_value(model)
+    at.slider[0].set_value(1)  # bars
+    at.slider[1].set_value(2)  # variations
+    return at
+
+
+def test_compose_generates_takes_with_rolls_audio_and_downloads(user_model: str) -> None:
+    at = _compose(user_model)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert len(at.session_state["takes"]) == 2
+    assert len(at.get("image")) == 3  # the seed and two takes
+    assert len(at.get("audio")) == 3
+    assert len(at.get("download_button")) == 4
+
+
+def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:
+    at = _compose(user_model)
+    at.button[0].click().run()
+    first = at.session_state["takes"][0][0]
+    at.button(key="seed-0").click().run()
+    assert not at.exception
+    name, data = at.session_state["next_seed"]
+    assert name == "Take 1"
+    from musicgen.midi import load_midi
+
+    assert load_midi(data).length == first.length
