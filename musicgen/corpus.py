@@ -28,7 +28,7 @@ from .midi import MidiInputError, load_midi
 from .paths import data_dir
 from .score import Note, Score, ScoreError, Track
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 SPLITS = ("train", "valid", "test")
 VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 Progress = Callable[[int, int], None]  # (done, total)
@@ -195,30 +195,43 @@ def load_builtin(name: str, steps_per_beat: int = 4, limit: int | None = None,
                  progress: Progress | None = None, cache: bool = True) -> Corpus:
     """A built-in corpus (``"bach"`` or ``"folk"``), parsed once and cached on disk.
 
-    ``limit`` takes only the first N source files (for tests and quick tries).
+    Each source file is cached as soon as it is parsed, so an interrupted first
+    load resumes where it stopped. ``limit`` takes only the first N source files.
     """
-    if name not in BUILTIN:
+    if name not in BUILTIN or name == "jsb":
         raise CorpusError(f"Unknown corpus {name!r}: use one of {', '.join(BUILTIN)}, or a folder of MIDI files.")
     sources = _builtin_sources(name)[:limit]
-    path = data_dir() / "cache" / f"corpus-{name}-{steps_per_beat}-{len(sources)}-v{CACHE_VERSION}.json"
-    if cache and path.is_file():
-        return corpus_from_json(path.read_text(), name)
-    pieces, skipped = [], []
-    jobs = [(name, s, steps_per_beat) for s in sources]
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for done, (ok, bad) in enumerate(pool.map(_parse_source, jobs, chunksize=4), start=1):
-            pieces += [Piece(n, score_from_dict(d)) for n, d in ok]
-            skipped += bad
-            if progress:
-                progress(done, len(jobs))
-    result = Corpus(name, pieces, skipped)
+    folder = data_dir() / "cache" / f"corpus-{name}-{steps_per_beat}-v{CACHE_VERSION}"
+    parsed: dict[str, dict] = {}
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(corpus_to_json(result))
-        os.replace(tmp, path)
-    return result
+        for source in sources:
+            path = folder / _cache_name(source)
+            if path.is_file():
+                parsed[source] = json.loads(path.read_text())
+    todo = [(name, s, steps_per_beat) for s in sources if s not in parsed]
+    done = len(sources) - len(todo)
+    if progress and done:
+        progress(done, len(sources))
+    if todo:
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for (_, source, _), (ok, bad) in zip(todo, pool.map(_parse_source, todo, chunksize=2), strict=True):
+                parsed[source] = {"pieces": ok, "skipped": bad}
+                if cache:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tmp = folder / (_cache_name(source) + ".tmp")
+                    tmp.write_text(json.dumps(parsed[source]))
+                    os.replace(tmp, folder / _cache_name(source))
+                done += 1
+                if progress:
+                    progress(done, len(sources))
+    pieces = [Piece(n, score_from_dict(d)) for s in sources for n, d in parsed[s]["pieces"]]
+    skipped = [tuple(x) for s in sources for x in parsed[s]["skipped"]]
+    return Corpus(name, pieces, skipped)
+
+
+def _cache_name(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()[:16] + ".json"
 
 
 # ----------------------------------------------------------------- user MIDI files
@@ -288,14 +301,3 @@ def score_from_dict(d: dict) -> Score:
     tracks = tuple(Track(n, p, bool(dr)) for n, p, dr in d["tracks"])
     return Score.from_tuples([tuple(row) for row in d["notes"]], tracks=tracks, bpm=d["bpm"],
                              time_signature=tuple(d["ts"]), steps_per_beat=d["spb"], length=d["length"])
-
-
-def corpus_to_json(corpus: Corpus) -> str:
-    return json.dumps({"version": CACHE_VERSION, "pieces": [[p.name, score_to_dict(p.score)] for p in corpus.pieces],
-                       "skipped": corpus.skipped})
-
-
-def corpus_from_json(text: str, name: str) -> Corpus:
-    data = json.loads(text)
-    return Corpus(name, [Piece(n, score_from_dict(d)) for n, d in data["pieces"]],
-                  [tuple(s) for s in data["skipped"]])

@@ -106,9 +106,14 @@ def test_builtin_corpus_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     calls = []
     first = load_builtin("bach", limit=3, progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (3, 3) and len(first.pieces) == 3
-    assert list((tmp_path / "cache").glob("corpus-bach-*.json"))
-    again = load_builtin("bach", limit=3, progress=lambda *_: pytest.fail("should come from the cache"))
+    assert len(list((tmp_path / "cache").glob("corpus-bach-*/*.json"))) == 3
+    calls.clear()
+    again = load_builtin("bach", limit=3, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(3, 3)]  # all from the cache at once, nothing parsed
     assert [p.score for p in again.pieces] == [p.score for p in first.pieces]
+    more = load_builtin("bach", limit=4, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-2:] == [(3, 4), (4, 4)]  # resumes: only the new file is parsed
+    assert [p.score for p in more.pieces[:3]] == [p.score for p in first.pieces]
 
 
 def test_unknown_builtin() -> None:
