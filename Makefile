@@ -26,13 +26,11 @@ bench: setup
 examples: setup
 	$(PY) -m musicgen.examples
 
-# The shipped checkpoints in assets/models, exactly as they were trained (about 35,
-# 25 and 25 minutes on a 2-core CPU; a GPU is used when there is one).
+# The shipped checkpoints in assets/models, exactly as they were trained (on a 2-core
+# CPU: see each model's card.md for the time; a GPU is used when there is one).
 models: setup
 	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 2500 --eval-every 250 \
 	  --name rnn-jsb --out assets/models/rnn-jsb --fresh
-	$(PY) -m musicgen train --model rnn --corpus bach --size bach --steps 1500 --eval-every 250 \
-	  --name rnn-bach --out assets/models/rnn-bach --fresh
 	$(PY) -m musicgen train --model rnn --corpus folk --size folk --steps 1500 --eval-every 250 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh
 	rm -f assets/models/*/train_state.pt

@@ -21,7 +21,8 @@ st.title("musicgen studio")
 st.markdown(
     "Bring a musical idea as a MIDI file, or pick one of ours. "
     "Neural networks trained on Bach chorales and folk tunes continue it and "
-    "offer variations you can hear, compare and download."
+    "offer variations you can hear, compare and download: that happens on **Compose**. "
+    "Here you can look at a seed and listen to it first."
 )
 
 st.subheader("Look at a seed, and listen")
