@@ -97,6 +97,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="the model family: rnn")
     p.add_argument("--corpus", required=True, help="bach, folk, or a folder or zip of MIDI files")
     p.add_argument("--size", default="small", help="debug, small or base (default small)")
+    p.add_argument("--limit", type=int, help="a built-in corpus: only its first N source files")
+    p.add_argument("--description", help="one line for the model card (default: what it was trained on)")
     p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 0.002)")
@@ -133,7 +135,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.batch_size < 1:
         raise CliError("--steps and --batch-size must be at least 1")
     with tqdm(desc="reading corpus", unit="file", leave=False, disable=None) as bar:
-        corpus = load_corpus(args.corpus, progress=lambda done, total: (setattr(bar, "total", total), bar.update(1)))
+        def tick(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        corpus = load_corpus(args.corpus, progress=tick, limit=args.limit)
     if corpus.skipped:
         print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
         for name, reason in corpus.skipped[:10]:
@@ -142,7 +148,8 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or user_models_dir() / name
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
                       patience=args.patience, checkpoint_every=args.eval_every, seed=args.seed)
-    card = {"description": f"{family.name.upper()} trained on {corpus.name}", "corpus": corpus.name,
+    card = {"description": args.description or f"{family.name.upper()} trained on {corpus.name}",
+            "corpus": corpus.name + (f" (first {args.limit} source files)" if args.limit else ""),
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": args.size,
             "command": "python -m musicgen " + " ".join(sys.argv[1:])}
     with tqdm(total=cfg.steps, desc=f"training {name}", unit="step", disable=None) as bar:

@@ -277,14 +277,15 @@ def _midi_files(source: str | os.PathLike[str] | bytes) -> list[tuple[str, Calla
     return [(str(p.relative_to(folder)), p.read_bytes) for p in paths]
 
 
-def load_corpus(name_or_path: str, steps_per_beat: int = 4, progress: Progress | None = None) -> Corpus:
-    """A built-in corpus by name, or a folder or zip of MIDI files by path."""
+def load_corpus(name_or_path: str, steps_per_beat: int = 4, progress: Progress | None = None,
+                limit: int | None = None) -> Corpus:
+    """A built-in corpus by name (``limit``: its first N source files), or a folder or zip of MIDI files."""
     if name_or_path == "jsb":
         from .benchmark import jsb_corpus
 
         return jsb_corpus()
     if name_or_path in BUILTIN:
-        return load_builtin(name_or_path, steps_per_beat, progress=progress)
+        return load_builtin(name_or_path, steps_per_beat, limit=limit, progress=progress)
     return load_midi_files(name_or_path, steps_per_beat, progress=progress)
 
 
