@@ -36,6 +36,7 @@ def atomic_write(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a model is no secret
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -6,6 +6,7 @@ Kept apart from ``__main__`` so that each later feature adds one entry here.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
     card = {"description": args.description or f"{family.name.upper()} trained on {corpus.name}",
             "corpus": corpus.name + (f" (first {args.limit} source files)" if args.limit else ""),
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": args.size,
-            "command": "python -m musicgen " + " ".join(sys.argv[1:])}
+            "command": "python -m musicgen " + shlex.join(sys.argv[1:])}
     with tqdm(total=cfg.steps, desc=f"training {name}", unit="step", disable=None) as bar:
         def show(p) -> None:
             bar.n = p.step

@@ -67,7 +67,7 @@ def test_train_then_list_then_generate(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     assert "broken.mid" in trained.stderr and "saved in" in trained.stdout
     listed = _cli("models", data=tmp_path / "data")
-    assert listed.returncode == 0 and listed.stdout.startswith("mine (yours)")
+    assert listed.returncode == 0 and "mine (yours)" in listed.stdout and "rnn-jsb (shipped)" in listed.stdout
     out = tmp_path / "takes"
     made = _cli("generate", "--model", "mine", "--seed", str(CHORALE), "--bars", "2", "--variations", "2",
                 "--out", str(out), "--wav", data=tmp_path / "data")
