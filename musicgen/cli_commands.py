@@ -6,6 +6,7 @@ Kept apart from ``__main__`` so that each later feature adds one entry here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -145,6 +146,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
         for name, reason in corpus.skipped[:10]:
             print(f"  {name}: {reason}", file=sys.stderr)
+    if overrides.get("key_normalized"):  # where seeds will be moved to: the training music's register
+        from .corpus import mean_pitch
+
+        config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
     name = args.name or f"{args.model}-{Path(args.corpus).name}-{args.size}"
     out = args.out or user_models_dir() / name
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,

@@ -96,6 +96,12 @@ def transpositions(score: Score, semitones: Iterable[int], low: int = 0, high: i
     return [score.transpose(k) for k in semitones if low <= lo + k and hi + k <= high]
 
 
+def mean_pitch(scores: Iterable[Score]) -> float:
+    """The mean MIDI pitch of the pitched notes of some scores (60.0 when there are none)."""
+    pitches = [n.pitch for s in scores for n in s.notes if not s.tracks[n.track].is_drum]
+    return float(np.mean(pitches)) if pitches else 60.0
+
+
 # ----------------------------------------------------------------- music21
 BUILTIN = {
     "bach": "The Bach chorales (371 four-part chorales, music21's corpus).",

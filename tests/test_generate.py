@@ -138,3 +138,15 @@ def test_a_key_normalized_model_answers_in_the_seeds_key(debug_rnn) -> None:
     onsets = {n.pitch % 12 for t in takes for n in new_notes(t, seed)}
     assert onsets and onsets <= seed.estimate_key().scale
     assert all(t.notes[: len(seed.notes)] == seed.notes for t in takes)
+
+
+def test_seeds_move_by_octaves_to_the_register_the_model_learned(debug_rnn) -> None:
+    from dataclasses import replace
+
+    from musicgen.models.rnn import home_shift
+
+    high = replace(debug_rnn.config, key_normalized=True, register=ODE.transpose(12).notes[0].pitch)
+    assert home_shift(ODE, high) == 12  # C major already: only the octave moves
+    model = replace(debug_rnn, config=high)
+    take = generate(model, ODE, SampleParams(bars=2, n_variations=1))[0]
+    assert take.notes[: len(ODE.notes)] == ODE.notes  # the seed itself never moves

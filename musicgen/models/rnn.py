@@ -40,6 +40,7 @@ class RnnConfig:
     transpose: int = 3  # training augmentation: every transposition within +-this many semitones
     repeat_onsets: bool = True  # False for frame data (JSB), where a repeated note reads as held
     key_normalized: bool = False  # trained in C major / A minor only: seeds are moved there and back
+    register: float = 0.0  # mean pitch of the training music (0: unknown); seeds move by octaves to meet it
 
     @property
     def codec(self) -> EventCodec:
@@ -58,7 +59,16 @@ def home_key_shift(score: Score) -> int:
         return 0
     key = score.estimate_key()
     shift = ((0 if key.mode == "major" else 9) - key.tonic) % 12
-    shift = shift - 12 if shift > 5 else shift
+    return shift - 12 if shift > 5 else shift
+
+
+def home_shift(score: Score, config: RnnConfig) -> int:
+    """How far to move a seed into the model's home: its key (if key-normalized), then by
+    octaves towards the register it was trained in. 0 when that would leave MIDI's range."""
+    shift = home_key_shift(score) if config.key_normalized else 0
+    pitched = [n.pitch for n in score.notes if not score.tracks[n.track].is_drum]
+    if config.register and pitched:
+        shift += 12 * round((config.register - (float(np.mean(pitched)) + shift)) / 12)
     try:
         score.transpose(shift)
     except ScoreError:
@@ -190,7 +200,7 @@ class RnnFamily(ModelFamily):
                  device: torch.device) -> list[Score]:
         codec = config.codec
         base = (seed or Score(bpm=100)).padded_to_bar()
-        shift = home_key_shift(base) if config.key_normalized else 0
+        shift = home_shift(base, config)
         prepared = self.prepare(base.transpose(shift), config)
         tokens, positions = self.encode(prepared, config)
         steps_per_bar = prepared.steps_per_bar
