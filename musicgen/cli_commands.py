@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import MIME_TYPES, RenderOptions, encode, render
+from .describe import describe
 from .errors import MusicgenError
 from .midi import MidiInputError, load_midi
-from .score import ScoreError, describe
+from .score import ScoreError
 
 
 class CliError(Exception):

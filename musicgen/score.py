@@ -377,29 +377,3 @@ def estimate_key(score: Score) -> Key:
 def pitch_name(pitch: int) -> str:
     """Scientific pitch name, e.g. ``60 -> "C4"``, ``69 -> "A4"``."""
     return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
-def describe(score: Score) -> list[tuple[str, str]]:
-    """Readable facts about a score: ``(label, value)`` rows."""
-    num, den = score.time_signature
-    pitched = [n.pitch for n in score.notes if not score.tracks[n.track].is_drum]
-    track_lines = []
-    for i, t in enumerate(score.tracks):
-        count = sum(1 for n in score.notes if n.track == i)
-        kind = "drums" if t.is_drum else f"program {t.program}"
-        track_lines.append(f"{i}: {t.name or 'untitled'} ({kind}, {count} notes)")
-    rows = [
-        ("tracks", str(len(score.tracks))),
-        *(("", line) for line in track_lines),
-        ("notes", str(len(score.notes))),
-        ("duration", f"{score.duration_seconds:.1f} s, {score.n_bars} bars"),
-        ("tempo", f"{score.bpm:g} BPM"),
-        ("meter", f"{num}/{den}"),
-    ]
-    if pitched:
-        key = score.estimate_key()
-        rows.append(("key", f"{key.name} (fit {key.correlation:.2f})"))
-        rows.append(("range", f"{pitch_name(min(pitched))} to {pitch_name(max(pitched))}"))
-    else:
-        rows.append(("key", "none (drums only)"))
-    return rows

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, RenderOptions, encode, render
+from musicgen.describe import describe
 from musicgen.examples import list_examples
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
-from musicgen.score import describe
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
