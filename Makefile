@@ -32,6 +32,9 @@ models: setup
 	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 2500 --eval-every 250 \
 	  --name rnn-jsb --out assets/models/rnn-jsb --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
+	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 4500 --eval-every 250 \
+	  --name rnn-jsb --out assets/models/rnn-jsb \
+	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
