@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import INSTALL_HINT, SoundFontNotFound, SynthUnavailable
+from .midi import DRUM_CHANNEL
 
-DRUM_CHANNEL = 9
 SAMPLE_RATE = 44100
 
 

@@ -7,8 +7,7 @@ import streamlit as st
 from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render, render_many
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
-from musicgen.midi import MidiInputError, MidiLimits, load_midi, score_to_bytes
-from musicgen.plots import piano_roll_png
+from musicgen.midi import MidiInputError, MidiLimits, load_midi
 from musicgen.score import Score
 
 
@@ -29,10 +28,6 @@ def takes_audio(takes: list[Score], program: int | None, bpm: float | None) -> l
     """Browser audio and WAV bytes of each take, rendered in parallel."""
     rendered = render_many(takes, RenderOptions(program=program, bpm=bpm))
     return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
-
-
-def roll_png(score: Score, new_from_track: int | None = None, title: str = "") -> bytes:
-    return piano_roll_png(score, new_from_track, title)
 
 
 def pick_seed(key: str) -> tuple[str, bytes] | None:
@@ -64,7 +59,3 @@ def read_seed(name: str, data: bytes) -> Score | None:
     except MidiInputError as exc:
         st.error(f"{name}: {exc}", icon="⚠️")
         return None
-
-
-def midi_bytes(score: Score) -> bytes:
-    return score_to_bytes(score)

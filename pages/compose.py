@@ -7,16 +7,18 @@ import streamlit as st
 
 from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
 from musicgen.errors import MusicgenError
+from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
+from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
-from pages.common import cached_model, midi_bytes, pick_seed, read_seed, roll_png, seed_audio, takes_audio
+from pages.common import cached_model, pick_seed, read_seed, seed_audio, takes_audio
 
 
 def keep_take(index: int) -> None:
     """Make a take the next seed (a callback: it runs before the widgets are drawn)."""
     take = st.session_state["takes"][index][0]
-    st.session_state["next_seed"] = (f"Take {index + 1}", midi_bytes(take))
+    st.session_state["next_seed"] = (f"Take {index + 1}", score_to_bytes(take))
     st.session_state["compose-source"] = "The take I kept"
 
 
@@ -33,7 +35,7 @@ seed = read_seed(*picked) if picked else None
 if seed is not None:
     seed_name, seed_data = picked
     with st.expander(f"Seed: {seed_name} ({seed.n_bars} bars, {seed.bpm:g} BPM)", expanded=False):
-        st.image(roll_png(seed, title=seed_name))
+        st.image(piano_roll_png(seed, title=seed_name))
         sound, notice = seed_audio(seed_data, None, None)
         st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
 
@@ -88,10 +90,10 @@ if takes:
         for column, index in zip(st.columns(2), range(row, min(row + 2, len(takes))), strict=False):
             take, sound, wav, first_new = takes[index]
             with column:
-                st.image(roll_png(take, first_new, f"Take {index + 1}"))
+                st.image(piano_roll_png(take, first_new, f"Take {index + 1}"))
                 st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
                 a, b, c = st.columns(3)
-                a.download_button("MIDI", midi_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
+                a.download_button("MIDI", score_to_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}")
                 b.download_button("WAV", wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}")
                 c.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
