@@ -6,7 +6,6 @@ Kept apart from ``__main__`` so that each later feature adds one entry here.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -118,56 +117,37 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .corpus import load_corpus
-    from .models.registry import get_family
-    from .paths import user_models_dir
-    from .train import TrainConfig, train
+    from .jobs import TrainingRequestError, TrainRequest, run_training
 
-    family = get_family(args.model)
-    overrides = {}
-    if args.corpus == "jsb" and family.name == "rnn":
-        from .benchmark import JSB_RNN
+    request = TrainRequest(
+        family=args.model, corpus=args.corpus, size=args.size, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, eval_every=args.eval_every, patience=args.patience, steps_per_beat=args.steps_per_beat,
+        limit=args.limit, name=args.name, out=args.out, description=args.description, device=args.device,
+        fresh=args.fresh, seed=args.seed, command="python -m musicgen " + shlex.join(sys.argv[1:]))
 
-        overrides.update(JSB_RNN)  # quarter-note frames, 88 keys, the benchmark's masks
-    if args.steps_per_beat:
-        overrides["steps_per_beat"] = args.steps_per_beat
-    try:
-        config = family.make_config(args.size, **overrides)
-    except (ValueError, TypeError) as exc:
-        raise CliError(str(exc)) from exc
-    if args.steps < 1 or args.batch_size < 1:
-        raise CliError("--steps and --batch-size must be at least 1")
-    with tqdm(desc="reading corpus", unit="file", leave=False, disable=None) as bar:
+    def skipped(corpus) -> None:
+        if corpus.skipped:
+            print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
+            for name, reason in corpus.skipped[:10]:
+                print(f"  {name}: {reason}", file=sys.stderr)
+
+    with tqdm(desc="reading corpus", unit="file", leave=False, disable=None) as reading, \
+            tqdm(total=args.steps, desc=f"training {request.model_name}", unit="step", disable=None) as bar:
         def tick(done: int, total: int) -> None:
-            bar.total, bar.n = total, done
-            bar.refresh()
+            reading.total, reading.n = total, done
+            reading.refresh()
 
-        corpus = load_corpus(args.corpus, progress=tick, limit=args.limit)
-    if corpus.skipped:
-        print(f"skipped {len(corpus.skipped)} files:", file=sys.stderr)
-        for name, reason in corpus.skipped[:10]:
-            print(f"  {name}: {reason}", file=sys.stderr)
-    if overrides.get("key_normalized"):  # where seeds will be moved to: the training music's register
-        from .corpus import mean_pitch
-
-        config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
-    name = args.name or f"{args.model}-{Path(args.corpus).name}-{args.size}"
-    out = args.out or user_models_dir() / name
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
-                      patience=args.patience, checkpoint_every=args.eval_every, seed=args.seed)
-    card = {"description": args.description or f"{family.name.upper()} trained on {corpus.name}",
-            "corpus": corpus.name + (f" (first {args.limit} source files)" if args.limit else ""),
-            "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": args.size,
-            "command": "python -m musicgen " + shlex.join(sys.argv[1:])}
-    with tqdm(total=cfg.steps, desc=f"training {name}", unit="step", disable=None) as bar:
         def show(p) -> None:
             bar.n = p.step
             bar.set_postfix(loss=f"{p.train_loss:.3f}", val=f"{p.val_loss:.3f}" if p.val_loss else "-")
             bar.refresh()
 
-        result = train(family, config, corpus.split("train"), corpus.split("valid"), out, cfg,
-                       device=args.device, progress=show, resume=not args.fresh, card=card)
-    print(f"{result.status} after {result.steps} steps; best validation loss {result.best_val:.4f}; saved in {out}")
+        try:
+            result = run_training(request, progress=show, corpus_progress=tick, on_corpus=skipped)
+        except TrainingRequestError as exc:
+            raise CliError(str(exc)) from exc
+    print(f"{result.status} after {result.steps} steps; best validation loss {result.best_val:.4f}; "
+          f"saved in {request.out_dir}")
     return 0
 
 

@@ -7,7 +7,6 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no display: figures are drawn to PNG bytes
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -21,7 +20,8 @@ DRUM_COLOUR = "#c98a3a"
 def piano_roll_figure(score: Score, new_from_track: int | None = None, title: str = "",
                       width: float = 10.0, height: float = 3.2) -> Figure:
     """A piano roll of ``score``; tracks from ``new_from_track`` on are drawn as new material."""
-    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100)  # not pyplot: its global state is shared by all sessions' threads
+    ax = fig.subplots()
     pitches = [n.pitch for n in score.notes] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     beat = score.steps_per_beat
@@ -48,10 +48,9 @@ def piano_roll_figure(score: Score, new_from_track: int | None = None, title: st
 
 
 def figure_png(fig: Figure) -> bytes:
-    """PNG bytes of a figure, which is then closed."""
+    """PNG bytes of a figure."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -8,13 +8,29 @@ from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render, render
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
+from musicgen.models.registry import resolve_model
 from musicgen.score import Score
+from musicgen.takes import Take
 
 
-@st.cache_resource(show_spinner="Loading the model...")
-def cached_model(name: str) -> LoadedModel:
-    """Each model is loaded once per server and shared read-only by every session."""
+@st.cache_resource(show_spinner="Loading the model...", max_entries=8)
+def _load_model(name: str, stamp: float) -> LoadedModel:
     return load_model(name)
+
+
+def cached_model(name: str) -> LoadedModel:
+    """Each model is loaded once per server and shared read-only by every session.
+
+    The weights' modification time is part of the cache key, so a model retrained
+    under the same name on the Train page is loaded afresh.
+    """
+    weights = resolve_model(name) / "model.safetensors"
+    return _load_model(name, weights.stat().st_mtime if weights.is_file() else 0.0)
+
+
+def kept_takes() -> list[Take]:
+    """The takes this session kept (Compose adds, Takes reorders and joins)."""
+    return st.session_state.setdefault("kept", [])
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict, replace
+
 import pretty_midi
 import streamlit as st
 
@@ -12,7 +15,13 @@ from musicgen.models.registry import list_models
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
-from pages.common import cached_model, pick_seed, read_seed, seed_audio, takes_audio
+from musicgen.takes import Take, file_stem
+from pages.common import cached_model, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
+
+FAMILY_LABELS = {"rnn": "RNN: continues your seed note by note", "gan": "GAN: reimagines your seed bar by bar"}
+KEY_OFF, KEY_SEED = "Off", "The seed's key"
+KEYS = [KEY_OFF, KEY_SEED] + [f"{p} {m}" for m in ("major", "minor") for p in PITCH_CLASS_NAMES]
+PROGRAMS = ["As in the seed"] + [f"{p}: {pretty_midi.program_to_instrument_name(p)}" for p in range(128)]
 
 
 def keep_take(index: int) -> None:
@@ -22,12 +31,24 @@ def keep_take(index: int) -> None:
     st.session_state["compose-source"] = "The take I kept"
 
 
+def save_take(index: int) -> None:
+    """Put a take on the Takes page."""
+    take, _, _, first_new = st.session_state["takes"][index]
+    meta = st.session_state.get("takes_meta", {})
+    kept = kept_takes()
+    name = f"{meta.get('name', 'take')}-{index + 1}"
+    if any(k.name == name and k.score == take for k in kept):
+        return
+    kept.append(Take(name, take, meta.get("model", ""), tuple(meta.get("settings", {}).items()), first_new))
+    st.toast(f"Kept {name}: find it on Takes.", icon="⭐")
+
+
 st.title("Compose")
-st.caption("Give the model a seed; it writes what comes next. Every take keeps your seed as it is.")
+st.caption("Give a model a seed; it writes what comes next. Every take keeps your seed as it is.")
 
 models = list_models()
 if not models:
-    st.info("There is no model yet. Train one with `python -m musicgen train --model rnn --corpus bach`.")
+    st.info("There is no model yet: train one on the Train page.")
     st.stop()
 
 picked = pick_seed("compose")
@@ -39,62 +60,82 @@ if seed is not None:
         sound, notice = seed_audio(seed_data, None, None)
         st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
 
+families = sorted({m.card.get("family", "rnn") for m in models})
+pick_family, pick_model = st.columns([2, 3])
+family = pick_family.radio("Kind of model", families, horizontal=True, key="family",
+                           format_func=lambda f: FAMILY_LABELS.get(f, f.upper()))
+in_family = [m for m in models if m.card.get("family", "rnn") == family]
+labels = {m.name: f"{m.name} — {m.card.get('description', '')}" for m in in_family}
+model_name = pick_model.selectbox("Model (style)", list(labels), format_func=labels.get, key="model")
+is_gan = family == "gan"
+
 with st.form("settings"):
     left, middle, right = st.columns(3)
-    names = [m.name for m in models]
-    labels = {m.name: f"{m.name} — {m.card.get('description', m.card.get('family', ''))}" for m in models}
-    model_name = left.selectbox("Model", names, format_func=labels.get)
-    family = next(m.card.get("family", "rnn") for m in models if m.name == model_name)
-    bars = left.slider("Bars to add", 1, MAX_BARS, 8)
-    variations = left.slider("Variations", 1, MAX_VARIATIONS, 4)
-    temperature = middle.slider("Temperature", 0.0, 2.0, 1.0, 0.05,
-                                help="0 always picks the likeliest note; higher is more adventurous.")
-    top_p = middle.slider("Top-p", 0.05, 1.0, 0.95, 0.05, help="Leave out the unlikeliest notes.")
-    noise = middle.slider("Noise", 0.0, 2.0, 0.5, 0.05, disabled=family != "gan",
-                          help="How far a GAN's variations stray from the seed (GAN models only).")
-    keys = ["Off", "The seed's key"] + [f"{p} {m}" for m in ("major", "minor") for p in PITCH_CLASS_NAMES]
-    key = right.selectbox("Key lock", keys, help="Keep new notes in one key's scale.")
-    polyphony = right.slider("Most notes at once", 1, 8, 8, help="8 lets the model decide.")
-    random_seed = right.number_input("Random seed", 0, 2**31 - 1, 0, help="The same seed gives the same takes.")
-    programs = ["As in the seed"] + [f"{p}: {pretty_midi.program_to_instrument_name(p)}" for p in range(128)]
-    instrument = right.selectbox("Play with", programs)
+    bars = left.slider("Bars to add", 1, MAX_BARS, 8, key="bars")
+    variations = left.slider("Variations", 1, MAX_VARIATIONS, 4, key="variations")
+    random_seed = left.number_input("Random seed", 0, 2**31 - 1, 0, key="random_seed",
+                                    help="The same seed and settings give the same takes.")
+    temperature = middle.slider("Temperature", 0.0, 2.0, 1.0, 0.05, disabled=is_gan, key="temperature",
+                                help="RNN only. 0 always picks the likeliest note; higher is more adventurous.")
+    top_p = middle.slider("Top-p", 0.05, 1.0, 0.95, 0.05, disabled=is_gan, key="top_p",
+                          help="RNN only. Leave out the unlikeliest notes.")
+    noise = middle.slider("Noise", 0.0, 2.0, 0.5, 0.05, disabled=not is_gan, key="noise",
+                          help="GAN only. 0 stays nearest your seed; higher strays further.")
+    key = right.selectbox("Key lock", KEYS, key="key_lock", help="Keep new notes in one key's scale.")
+    polyphony = right.slider("Most notes at once", 1, 8, 8, key="polyphony", disabled=is_gan,
+                             help="RNN only. 8 lets the model decide.")
+    instrument = right.selectbox("Play with", PROGRAMS, key="instrument", help="The instrument you hear.")
+    default_bpm = round(min(max(seed.bpm, 30), 240)) if seed is not None else 100
+    tempo = right.slider("Tempo (BPM)", 30, 240, default_bpm, key="tempo",
+                         help="For listening and for the MIDI you download.")
     go = st.form_submit_button("Generate", type="primary", disabled=seed is None)
+
+if st.session_state.pop("try_it", False) and seed is not None:
+    go = True  # Home's "Try it" button: the defaults, at once
 
 if go and seed is not None:
     try:
         params = SampleParams(
             bars=bars, temperature=temperature, top_p=top_p, noise=noise, n_variations=variations,
-            random_seed=int(random_seed), max_polyphony=None if polyphony == 8 else polyphony,
-            key_lock=None if key == "Off" else "auto" if key == "The seed's key" else key)
+            random_seed=int(random_seed), max_polyphony=None if polyphony == 8 or is_gan else polyphony,
+            key_lock=None if key == KEY_OFF else "auto" if key == KEY_SEED else key)
         with st.status("Composing...", expanded=False) as status:
             from musicgen.generate import generate
 
             model = cached_model(model_name)
-            takes = generate(model, seed, params)
+            takes = [replace(t, bpm=float(tempo)) for t in generate(model, seed, params)]
             status.update(label="Playing the takes through the synth...")
-            program = None if instrument == programs[0] else programs.index(instrument) - 1
+            program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
             audio = takes_audio(takes, program, None)
             status.update(label=f"{len(takes)} takes ready", state="complete")
         st.session_state["takes"] = [(take, sound, wav, len(seed.tracks)) for take, (sound, wav) in zip(
             takes, audio, strict=True)]
-        st.session_state["takes_name"] = f"{seed_name.rsplit('.', 1)[0]}-{model_name}"
+        st.session_state["takes_meta"] = {"name": f"{file_stem(seed_name.rsplit('.', 1)[0])}-{model_name}",
+                                          "model": model_name, "settings": asdict(params)}
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
+    except Exception:  # an unforeseen failure: a clear message here, the details in the server log
+        logging.getLogger(__name__).exception("generation failed")
+        st.error("Something went wrong while composing. Try other settings or another seed; "
+                 "if it happens again, the server log has the details.", icon="⚠️")
 
 takes = st.session_state.get("takes", [])
 if takes:
     st.subheader("Takes")
-    st.caption("Grey: your seed. Blue: what the model wrote.")
-    base = st.session_state.get("takes_name", "take")
+    st.caption("Grey: your seed. Blue: what the model wrote. ⭐ Keep puts a take on the Takes page.")
+    base = st.session_state.get("takes_meta", {}).get("name", "take")
     for row in range(0, len(takes), 2):
         for column, index in zip(st.columns(2), range(row, min(row + 2, len(takes))), strict=False):
             take, sound, wav, first_new = takes[index]
-            with column:
+            with column, st.container(border=True):
                 st.image(piano_roll_png(take, first_new, f"Take {index + 1}"))
                 st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
-                a, b, c = st.columns(3)
+                a, b, c, d = st.columns(4)
                 a.download_button("MIDI", score_to_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
-                                  key=f"mid-{index}")
-                b.download_button("WAV", wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}")
-                c.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
+                                  key=f"mid-{index}", icon=":material/download:")
+                b.download_button("WAV", wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}",
+                                  icon=":material/download:")
+                c.button("Keep", key=f"keep-{index}", icon="⭐", help="Put this take on the Takes page.",
+                         on_click=save_take, args=(index,))
+                d.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
                          on_click=keep_take, args=(index,))

@@ -36,6 +36,16 @@ def debug_rnn(tmp_path_factory: pytest.TempPathFactory):
     return load_model(folder, device="cpu")
 
 
+@pytest.fixture(scope="session")
+def user_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A debug RNN where the app looks for the user's models (the isolated data folder)."""
+    from enginefixtures import train_debug_rnn
+
+    data = tmp_path_factory.getbasetemp() / "data"
+    train_debug_rnn(data / "models" / "aaa-debug-rnn", steps=20)
+    return "aaa-debug-rnn"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read or write the user's own data folder."""

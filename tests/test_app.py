@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from smfbytes import VALID
 from streamlit.testing.v1 import AppTest
 
@@ -62,23 +61,12 @@ def test_seed_is_playable() -> None:
 COMPOSE = str(ROOT / "pages" / "compose.py")
 
 
-@pytest.fixture(scope="module")
-def user_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A debug RNN where the app looks for the user's models."""
-    from enginefixtures import train_debug_rnn
-
-    data = tmp_path_factory.getbasetemp() / "data"
-    train_debug_rnn(data / "models" / "aaa-debug-rnn", steps=20)
-    return "aaa-debug-rnn"
-
-
 def _compose(model: str) -> AppTest:
     at = AppTest.from_file(COMPOSE, default_timeout=120).run()
     assert not at.exception, at.exception
-    at.selectbox(key=None)  # the page renders its widgets
-    at.selectbox[1].set_value(model)
-    at.slider[0].set_value(1)  # bars
-    at.slider[1].set_value(2)  # variations
+    at.selectbox(key="model").set_value(model).run()
+    at.slider(key="bars").set_value(1)
+    at.slider(key="variations").set_value(2)
     return at
 
 

@@ -1,0 +1,195 @@
+"""Training as a request: the recipe the CLI and the app share, and a background job for the app.
+
+    request = TrainRequest(family="rnn", corpus="folk", size="small", steps=300)
+    result = run_training(request)                    # blocking (the CLI)
+    job = TrainingJob(request).start()                # a thread (the app's Train page)
+    job.snapshot()                                    # progress, loss history, status
+    job.cancel()                                      # saves its state; run again to resume
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MusicgenError
+from .paths import user_models_dir
+
+CorpusProgress = Callable[[int, int], None]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class TrainingRequestError(MusicgenError, ValueError):
+    """A training setting that cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything one training run needs (what the CLI's ``train`` options and the Train page set)."""
+
+    family: str  # model family: "rnn", ...
+    corpus: str  # "jsb", "bach", "folk", or a folder / zip of MIDI files
+    size: str = "small"  # a size of the family ("debug", "small", "base", ...)
+    steps: int = 2000  # optimizer steps
+    batch_size: int = 32
+    lr: float = 2e-3  # peak learning rate
+    eval_every: int = 200  # steps between validations (and checkpoints)
+    patience: int = 0  # stop after this many validations without progress (0: never)
+    steps_per_beat: int | None = None  # the model's grid (None: the family's)
+    limit: int | None = None  # a built-in corpus: only its first N source files
+    name: str | None = None  # model name (None: FAMILY-CORPUS-SIZE)
+    out: Path | None = None  # model folder (None: the user's models folder / name)
+    description: str | None = None  # one line for the model card
+    device: str | None = None  # None: the best there is
+    fresh: bool = False  # start over instead of resuming a stopped run
+    seed: int = 0
+    command: str = ""  # how to reproduce the run, for the model card
+
+    @property
+    def model_name(self) -> str:
+        return self.name or f"{self.family}-{Path(self.corpus).name}-{self.size}"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or user_models_dir() / self.model_name
+
+    def check(self) -> None:
+        """Raise :class:`TrainingRequestError` for settings that cannot work."""
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise TrainingRequestError("Steps, batch size and steps between validations must be at least 1.")
+        if not self.lr > 0:
+            raise TrainingRequestError("The learning rate must be above 0.")
+        if not NAME_PATTERN.match(self.model_name):
+            raise TrainingRequestError(f"{self.model_name!r} cannot name a model: use letters, digits, '-', "
+                                       "'_' and '.', at most 64 characters.")
+
+
+def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | None = None,
+                 corpus_progress: CorpusProgress | None = None, should_stop: Callable[[], bool] | None = None,
+                 on_corpus: Callable[[Any], None] | None = None) -> Any:
+    """Read the corpus, build the model config and train; returns :class:`musicgen.train.TrainResult`.
+
+    ``on_corpus`` is called with the :class:`musicgen.corpus.Corpus` once it is read
+    (the CLI lists the files it skipped).
+    """
+    from .corpus import load_corpus, mean_pitch
+    from .models.registry import get_family
+    from .train import TrainConfig, train
+
+    request.check()
+    family = get_family(request.family)
+    overrides: dict[str, Any] = {}
+    if request.corpus == "jsb" and family.name == "rnn":
+        from .benchmark import JSB_RNN
+
+        overrides.update(JSB_RNN)  # quarter-note frames, 88 keys, the benchmark's masks
+    if request.steps_per_beat:
+        overrides["steps_per_beat"] = request.steps_per_beat
+    try:
+        config = family.make_config(request.size, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise TrainingRequestError(str(exc)) from exc
+    corpus = load_corpus(request.corpus, progress=corpus_progress, limit=request.limit)
+    if on_corpus is not None:
+        on_corpus(corpus)
+    if overrides.get("key_normalized"):  # where seeds will be moved to: the training music's register
+        config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
+    cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
+                      eval_every=request.eval_every, patience=request.patience,
+                      checkpoint_every=request.eval_every, seed=request.seed)
+    card = {"description": request.description or f"{family.name.upper()} trained on {corpus.name}",
+            "corpus": corpus.name + (f" (first {request.limit} source files)" if request.limit else ""),
+            "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,
+            "command": request.command}
+    return train(family, config, corpus.split("train"), corpus.split("valid"), request.out_dir, cfg,
+                 device=request.device, progress=progress, should_stop=should_stop, resume=not request.fresh,
+                 card=card)
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a training job has done so far (a copy: safe to read while the job runs)."""
+
+    phase: str  # "reading", "training", "finished", "early-stopped", "cancelled", "failed"
+    step: int
+    total: int
+    corpus_done: int
+    corpus_total: int
+    history: tuple[dict[str, float], ...]  # one row per validation: step, train_loss, val_loss
+    train_loss: float | None
+    elapsed_s: float
+    error: str | None
+    model_name: str
+
+    @property
+    def running(self) -> bool:
+        return self.phase in ("reading", "training")
+
+
+@dataclass
+class TrainingJob:
+    """One training run in a background thread, with progress a page can poll and a cancel button."""
+
+    request: TrainRequest
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _phase: str = "reading"
+    _step: int = 0
+    _corpus: tuple[int, int] = (0, 0)
+    _history: list[dict[str, float]] = field(default_factory=list)
+    _train_loss: float | None = None
+    _error: str | None = None
+    _t0: float = field(default_factory=time.time)
+
+    def start(self) -> TrainingJob:
+        self.request.check()
+        self._thread = threading.Thread(target=self._run, name=f"train-{self.request.model_name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the run to stop; it saves its state first (a later run with the same name resumes)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> JobSnapshot:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.snapshot()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(self._phase, self._step, self.request.steps, *self._corpus, tuple(self._history),
+                               self._train_loss, time.time() - self._t0, self._error, self.request.model_name)
+
+    def _on_corpus_progress(self, done: int, total: int) -> None:
+        with self._lock:
+            self._corpus = (done, total)
+
+    def _on_progress(self, p: Any) -> None:
+        with self._lock:
+            self._phase, self._step, self._train_loss = "training", p.step, p.train_loss
+            validated = p.step % self.request.eval_every == 0 or p.step == p.total
+            if validated and p.val_loss is not None:
+                self._history.append({"step": p.step, "train_loss": p.train_loss, "val_loss": p.val_loss})
+
+    def _run(self) -> None:
+        try:
+            result = run_training(self.request, progress=self._on_progress, corpus_progress=self._on_corpus_progress,
+                                  should_stop=self._stop.is_set)
+            phase, error = result.status, None
+        except MusicgenError as exc:
+            phase, error = "failed", str(exc)
+        except Exception as exc:  # a bug must not kill the page silently: keep it for the log and the user
+            traceback.print_exc()
+            phase, error = "failed", f"Training stopped with an unexpected error ({type(exc).__name__}: {exc})."
+        with self._lock:
+            self._phase, self._error = phase, error

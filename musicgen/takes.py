@@ -1,0 +1,85 @@
+"""Takes a musician keeps: joined into one piece, and packed for download.
+
+A take is a Score with a name. The app keeps them per session; these functions
+are what it does with them, and they need no Streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .errors import MusicgenError
+from .midi import score_to_bytes
+from .score import Score
+
+
+class TakesError(MusicgenError):
+    """Nothing to join or pack; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Take:
+    """A kept result: its music, a name, and how it was made (so it can be made again)."""
+
+    name: str
+    score: Score
+    model: str = ""
+    settings: tuple[tuple[str, Any], ...] = ()  # the generation settings, as (name, value) pairs
+    new_from_track: int | None = None  # tracks from here on are the model's (for the piano roll)
+
+    @property
+    def midi(self) -> bytes:
+        return score_to_bytes(self.score)
+
+
+def move(items: Sequence[Any], index: int, offset: int) -> list[Any]:
+    """``items`` with the one at ``index`` moved by ``offset`` places (clamped to the ends)."""
+    out = list(items)
+    if not 0 <= index < len(out):
+        return out
+    target = min(max(index + offset, 0), len(out) - 1)
+    out.insert(target, out.pop(index))
+    return out
+
+
+def join_takes(scores: Sequence[Score], bpm: float | None = None) -> Score:
+    """One piece: each score after the one before, each starting on a new bar.
+
+    Tracks are matched by name and instrument (see :meth:`Score.concat`); the
+    tempo is the first score's unless ``bpm`` is given.
+    """
+    if not scores:
+        raise TakesError("Pick at least one take to join.")
+    joined = scores[0].concat(*scores[1:]) if len(scores) > 1 else scores[0]
+    return replace(joined, bpm=bpm) if bpm else joined
+
+
+def file_stem(name: str) -> str:
+    """A safe file name stem for a take's name."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
+    return stem[:60] or "take"
+
+
+def takes_zip(takes: Sequence[Take], audio: Callable[[Score], bytes] | None = None,
+              audio_suffix: str = "wav") -> bytes:
+    """A zip of every take as MIDI (and audio, if ``audio`` renders a score), plus all of them joined."""
+    if not takes:
+        raise TakesError("There are no kept takes to download yet: keep some on Compose first.")
+    buffer = io.BytesIO()
+    used: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, take in enumerate(takes, 1):
+            stem = f"{number:02d}-{file_stem(take.name)}"
+            while stem in used:
+                stem += "_"
+            used.add(stem)
+            archive.writestr(f"{stem}.mid", take.midi)
+            if audio is not None:
+                archive.writestr(f"{stem}.{audio_suffix}", audio(take.score))
+        archive.writestr("all-takes-joined.mid", score_to_bytes(join_takes([t.score for t in takes])))
+    return buffer.getvalue()

@@ -1,0 +1,113 @@
+"""Train: a new model, or more training for one, on a bundled corpus or the user's own MIDI files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import streamlit as st
+
+from musicgen.corpus import BUILTIN
+from musicgen.errors import MusicgenError
+from musicgen.jobs import TrainingJob, TrainRequest
+from musicgen.midi import MidiLimits
+from musicgen.models.registry import FAMILIES
+from musicgen.paths import data_dir
+
+CORPORA = {"jsb": "Bach chorales (JSB, quick to read)", "bach": "Bach chorales (music21, every chorale)",
+           "folk": "Irish and European folk tunes", "upload": "My own MIDI files"}
+SIZES = {"debug": "Tiny (a sketch in a minute)", "small": "Small", "base": "Base (best, slowest)"}
+MAX_UPLOAD_FILES = 500
+
+
+def save_uploads(name: str, uploads: list) -> str:
+    """The uploaded files (MIDI, or zips of MIDI) as one zip under the data folder; returns its path."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for upload in uploads:
+            archive.writestr(upload.name, upload.getvalue())
+    folder = data_dir() / "corpora"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.zip"
+    path.write_bytes(buffer.getvalue())
+    return str(path)
+
+
+st.title("Train")
+st.caption("Teach a model the style of a corpus. It then appears on Compose. Training runs here, on "
+           "this computer: a small model on a laptop CPU takes a few minutes.")
+
+job: TrainingJob | None = st.session_state.get("train_job")
+running = job is not None and job.snapshot().running
+
+with st.form("train"):
+    left, right = st.columns(2)
+    corpus_choice = left.selectbox("Music to learn from", list(CORPORA), format_func=CORPORA.get, key="corpus")
+    uploads = left.file_uploader(
+        f"Your MIDI files (or zips of them), when you pick “My own MIDI files”: "
+        f"up to {MAX_UPLOAD_FILES} files, {MidiLimits.from_env().max_bytes / 2**20:g} MB each",
+        type=["mid", "midi", "zip"], accept_multiple_files=True, key="corpus-files")
+    family = right.selectbox("Kind of model", list(FAMILIES), key="train-family",
+                             format_func=lambda f: f.upper())
+    size = right.selectbox("Size", list(SIZES), index=1, format_func=SIZES.get, key="size")
+    steps = right.slider("Training steps", 20, 5000, 300, 20, key="steps",
+                         help="More steps learn more and take longer; you can stop at any time.")
+    name = right.text_input("Name of the new model", "my-model", key="train-name",
+                            help="Letters, digits, '-' and '_'. The same name again goes on where it stopped.")
+    fresh = right.toggle("Start over (don't resume a stopped run of this name)", value=False, key="fresh")
+    start = st.form_submit_button("Start training", type="primary", disabled=running)
+
+if start:
+    try:
+        if corpus_choice == "upload":
+            if not uploads:
+                raise MusicgenError("Add your MIDI files first (or pick a bundled corpus).")
+            if len(uploads) > MAX_UPLOAD_FILES:
+                raise MusicgenError(f"That is {len(uploads)} files: use at most {MAX_UPLOAD_FILES}.")
+            source = save_uploads(name.strip() or "my-model", uploads)
+        else:
+            source = corpus_choice
+        request = TrainRequest(family=family, corpus=source, size=size, steps=steps, name=name.strip(),
+                               eval_every=max(10, steps // 20), batch_size=16, fresh=fresh,
+                               description=f"{family.upper()} trained on {CORPORA[corpus_choice].lower()}",
+                               command=f"Train page: {family} on {corpus_choice}, size {size}, {steps} steps")
+        st.session_state["train_job"] = job = TrainingJob(request).start()
+    except MusicgenError as exc:
+        st.error(str(exc), icon="⚠️")
+
+
+@st.fragment(run_every=1.0)
+def show_job() -> None:
+    """Progress of this session's training run, refreshed every second."""
+    job: TrainingJob | None = st.session_state.get("train_job")
+    if job is None:
+        st.info(f"Pick the music and press **Start training**. Bundled corpora: {'; '.join(BUILTIN.values())}")
+        return
+    snap = job.snapshot()
+    st.subheader(f"Training {snap.model_name}")
+    if snap.phase == "reading":
+        done, total = snap.corpus_done, snap.corpus_total
+        st.progress(done / total if total else 0.0,
+                    text=f"Reading the music: {done} of {total} files" if total else "Reading the music...")
+    else:
+        loss = f", loss {snap.train_loss:.3f}" if snap.train_loss is not None else ""
+        st.progress(min(1.0, snap.step / snap.total),
+                    text=f"Step {snap.step} of {snap.total}{loss} · {snap.elapsed_s:.0f} s")
+    if snap.history:
+        st.line_chart({"training loss": [h["train_loss"] for h in snap.history],
+                       "validation loss": [h["val_loss"] for h in snap.history]},
+                      x_label="validation", y_label="loss (nats per token)", height=260)
+    if snap.running:
+        st.button("Cancel", key="cancel-training", on_click=job.cancel, icon=":material/stop:",
+                  help="Stops after saving; start again with the same name to go on.")
+    elif snap.phase == "failed":
+        st.error(snap.error or "Training failed.", icon="⚠️")
+    elif snap.phase == "cancelled":
+        saved = "; the best model so far is already on Compose" if snap.history else ""
+        st.warning(f"Stopped at step {snap.step}. Start again with the same name to go on from there{saved}.",
+                   icon="⏸️")
+    else:
+        st.success(f"Done: **{snap.model_name}** is ready on Compose.", icon="✅")
+
+
+show_job()
