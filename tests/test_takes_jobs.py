@@ -1,0 +1,92 @@
+"""Kept takes (join, reorder, zip) and training as a request / background job."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from musicgen.jobs import TrainingJob, TrainingRequestError, TrainRequest
+from musicgen.midi import load_midi
+from musicgen.score import Score, Track
+from musicgen.takes import Take, TakesError, file_stem, join_takes, move, takes_zip
+
+
+def melody(pitches: list[int], steps: int = 4) -> Score:
+    """One note per beat on a 4/4 grid of 4 steps per beat."""
+    return Score.from_tuples([(p, 90, steps * i, steps * (i + 1)) for i, p in enumerate(pitches)],
+                             tracks=(Track("Flute", 73),))
+
+
+@pytest.mark.parametrize(("index", "offset", "expected"), [
+    (0, 1, "bac"), (2, -1, "acb"), (0, -1, "abc"), (2, 5, "abc"), (1, -9, "bac"), (7, 1, "abc"),
+], ids=["down", "up", "top-stays", "bottom-stays", "clamped", "out-of-range"])
+def test_move(index: int, offset: int, expected: str) -> None:
+    assert "".join(move(list("abc"), index, offset)) == expected
+
+
+def test_join_starts_each_take_on_a_new_bar() -> None:
+    a, b = melody([60, 62, 64]), melody([67, 65])  # 3 beats, then 2: the second starts at bar 2
+    joined = join_takes([a, b])
+    assert [(n.pitch, n.start) for n in joined.notes] == [(60, 0), (62, 4), (64, 8), (67, 16), (65, 20)]
+    assert len(joined.tracks) == 1
+    assert join_takes([a, b], bpm=90).bpm == 90
+
+
+def test_join_nothing_is_a_clear_error() -> None:
+    with pytest.raises(TakesError, match="at least one"):
+        join_takes([])
+
+
+def test_zip_holds_every_take_in_order_and_the_joined_piece() -> None:
+    takes = [Take("Take 1", melody([60, 62])), Take("Take 1", melody([64])), Take("chorale/../x y", melody([67]))]
+    archive = zipfile.ZipFile(io.BytesIO(takes_zip(takes, audio=lambda s: b"RIFF" + bytes(len(s.notes)))))
+    names = archive.namelist()
+    assert names == ["01-Take-1.mid", "01-Take-1.wav", "02-Take-1.mid", "02-Take-1.wav", "03-chorale-..-x-y.mid",
+                     "03-chorale-..-x-y.wav", "all-takes-joined.mid"]
+    assert load_midi(archive.read("02-Take-1.mid")).notes == takes[1].score.notes
+    assert archive.read("01-Take-1.wav") == b"RIFF" + bytes(2)
+    assert [n.pitch for n in load_midi(archive.read("all-takes-joined.mid")).notes] == [60, 62, 64, 67]
+    with pytest.raises(TakesError, match="keep some"):
+        takes_zip([])
+
+
+def test_file_stem_is_safe() -> None:
+    assert file_stem("a/b\\c:d") == "a-b-c-d"
+    assert file_stem("///") == "take"
+
+
+@pytest.mark.parametrize("request_kwargs", [
+    {"steps": 0}, {"batch_size": 0}, {"lr": 0.0}, {"name": "../escape"}, {"name": "x" * 65},
+], ids=["steps", "batch", "lr", "path-name", "long-name"])
+def test_bad_training_requests_are_refused(request_kwargs: dict) -> None:
+    with pytest.raises(TrainingRequestError):
+        TrainRequest(family="rnn", corpus="jsb", **request_kwargs).check()
+
+
+def test_training_job_runs_reports_progress_and_saves(tmp_path) -> None:
+    request = TrainRequest(family="rnn", corpus="jsb", size="debug", steps=12, batch_size=4, eval_every=6,
+                           out=tmp_path / "m", name="job-test")
+    snapshot = TrainingJob(request).start().wait(timeout=300)
+    assert snapshot.phase == "finished" and snapshot.step == 12 and snapshot.total == 12
+    assert [h["step"] for h in snapshot.history] == [6, 12]
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    assert not snapshot.running and snapshot.error is None
+
+
+def test_training_job_cancel_stops_and_keeps_state_to_resume(tmp_path) -> None:
+    request = TrainRequest(family="rnn", corpus="jsb", size="debug", steps=10_000, batch_size=4, eval_every=5,
+                           out=tmp_path / "m", name="job-cancel")
+    job = TrainingJob(request)
+    job.cancel()  # asked to stop before it starts: it stops at once, having saved its state
+    snapshot = job.start().wait(timeout=300)
+    assert snapshot.phase == "cancelled" and snapshot.step == 0
+    assert (tmp_path / "m" / "train_state.pt").is_file()
+
+
+def test_training_job_failure_is_a_message_not_a_crash(tmp_path) -> None:
+    request = TrainRequest(family="rnn", corpus=str(tmp_path / "nothing-here"), size="debug", steps=5,
+                           out=tmp_path / "m")
+    snapshot = TrainingJob(request).start().wait(timeout=60)
+    assert snapshot.phase == "failed" and "neither a folder nor a zip" in snapshot.error
