@@ -219,17 +219,31 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--benchmark", required=True, choices=["jsb"],
+    p.add_argument("--benchmark", choices=["jsb"],
                    help="jsb: negative log-likelihood per frame on the JSB Chorales test split")
-    p.add_argument("--model", action="append", help="a model trained on --corpus jsb (default: rnn-jsb)")
+    p.add_argument("--model", action="append",
+                   help="a model to evaluate (repeatable); with --benchmark jsb, one trained on --corpus jsb "
+                        "(default: rnn-jsb)")
     p.add_argument("--data", type=Path, help="the benchmark's JSON file (default: the copy in assets/data)")
-    p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    p.add_argument("--json", type=Path, help="also write the table (or the report) as JSON here")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+    p.add_argument("--samples", type=int, default=160, help="continuations to generate (default 160)")
+    p.add_argument("--seeds", type=int, default=80, help="held-out pieces used as seeds, at most (default 80)")
+    p.add_argument("--bars", type=int, default=8, help="bars to continue each seed by (default 8)")
+    p.add_argument("--seed-bars", type=int, default=2, help="bars of each held-out piece given as seed (default 2)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--corpus", help="the corpus the model learned from, if its card does not say: bach, folk, jsb "
+                                    "or a folder or zip of MIDI files")
+    p.add_argument("--report", type=Path,
+                   help="folder for report.json, report.md and plots (default: the data folder's evaluations/NAME)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
+    if not args.benchmark:
+        return _evaluate_models(args)
     from .benchmark import JSB_PATH, format_jsb_table, jsb_table
     from .generate import load_model
 
@@ -248,6 +262,46 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_models(args: argparse.Namespace) -> int:
+    """``evaluate --model NAME``: generated against held-out music, written as a report."""
+    from tqdm import tqdm
+
+    from .evalreport import bar_table, feature_table, summary_lines, to_json, write_report
+    from .evaluate import EvalSettings, evaluate_model
+    from .generate import load_model
+    from .sampling import SampleParams, SampleParamsError
+
+    if not args.model:
+        raise CliError("say which model to evaluate with --model NAME (or run --benchmark jsb)")
+    if args.report and len(args.model) > 1:
+        raise CliError("--report takes one model; leave it out to write each model's report to its own folder")
+    try:
+        SampleParams(bars=args.bars, temperature=args.temperature)  # the same ranges as generation
+    except SampleParamsError as exc:
+        raise CliError(str(exc)) from exc
+    settings = EvalSettings(samples=args.samples, max_seeds=args.seeds, bars=args.bars, seed_bars=args.seed_bars,
+                            min_bars=min(4, args.bars), temperature=args.temperature, random_seed=args.random_seed)
+    reports = []
+    for name in args.model:
+        model = load_model(name, device=args.device)
+        with tqdm(desc=f"generating with {model.name}", unit="piece", leave=False, disable=None) as bar:
+            def tick(done: int, total: int) -> None:
+                bar.total, bar.n = total, done
+                bar.refresh()
+
+            report = evaluate_model(model, settings, corpus=args.corpus, progress=tick)
+        folder = write_report(report, args.report)
+        print("\n".join(summary_lines(report)))
+        print("\n".join(["", *feature_table(report), "", *bar_table(report), ""]))
+        print(f"wrote {folder / 'report.md'} (with report.json and plots)")
+        reports.append(report)
+    if args.json:
+        args.json.write_text(to_json(reports[0]) if len(reports) == 1 else
+                             "[\n" + ",\n".join(to_json(r).rstrip() for r in reports) + "\n]\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("info", "Describe a MIDI file: tracks, notes, tempo, meter, key.", _info_args, _info),
     Command("render", "Play a MIDI file into an audio file with FluidSynth.", _render_args, _render),
@@ -256,5 +310,6 @@ COMMANDS: list[Command] = [
     Command("generate", "Continue a seed MIDI file: write one MIDI (and WAV) per variation.",
             _generate_args, _generate),
     Command("models", "List the available models with their cards.", _models_args, _models),
-    Command("evaluate", "Score models on a benchmark (JSB Chorales NLL per frame).", _evaluate_args, _evaluate),
+    Command("evaluate", "Evaluate a model against held-out music (report with metrics, a two-sample test and "
+            "copy checks), or on a benchmark (JSB Chorales NLL per frame).", _evaluate_args, _evaluate),
 ]

@@ -28,6 +28,7 @@ Sources:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -219,20 +220,14 @@ def top_voice(score: Score) -> list[Note]:
     and lasts while it stays highest; rests are left out. For a melody this is the
     melody itself; for a chorale it is (nearly always) the soprano.
     """
-    roll = _pitched_roll(score)
-    onsets = score.onset_roll(tracks=[i for i, t in enumerate(score.tracks) if not t.is_drum])
-    top = np.where(roll.any(axis=1), 127 - np.argmax(roll[:, ::-1], axis=1), -1)  # (T,)
-    out: list[Note] = []
-    start = None
-    for t in range(len(top) + 1):
-        pitch = top[t] if t < len(top) else -1
-        new = t == len(top) or t == 0 or pitch != top[t - 1] or (pitch >= 0 and onsets[t, pitch])
-        if new and start is not None:
-            out.append(Note(start, int(top[start]), t - start))
-            start = None
-        if new and pitch >= 0:
-            start = t
-    return out
+    pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum]
+    roll, onsets = score.piano_roll(tracks=pitched), score.onset_roll(tracks=pitched)
+    steps = np.arange(len(roll))
+    top = np.where(roll.any(axis=1), 127 - np.argmax(roll[:, ::-1], axis=1), -1)  # (T,) highest pitch, -1: rest
+    struck = (top >= 0) & onsets[steps, top.clip(min=0)]
+    new = np.r_[True, top[1:] != top[:-1]] | struck  # where a melody note (or a rest) starts
+    bounds = np.r_[np.flatnonzero(new), len(top)]
+    return [Note(int(a), int(top[a]), int(b - a)) for a, b in itertools.pairwise(bounds) if top[a] >= 0]
 
 
 def average_interval(score: Score) -> float:
