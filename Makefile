@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
-APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm
+APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm chromium
 PORT ?= 8501
 
 .PHONY: run test setup system-deps lint bench examples models clean
