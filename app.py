@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/compose.py", title="Compose", icon="🎹"),
     st.Page("pages/takes.py", title="Takes", icon="⭐"),
+    st.Page("pages/listen.py", title="Listen", icon="🎧"),
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/models.py", title="Models", icon="📊"),
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from .audio import MIME_TYPES, RenderOptions, encode, render
 from .describe import describe
 from .errors import MusicgenError
+from .listening import report as listening_report
 from .midi import MidiInputError, load_midi
 from .score import ScoreError
 
@@ -312,4 +313,6 @@ COMMANDS: list[Command] = [
     Command("models", "List the available models with their cards.", _models_args, _models),
     Command("evaluate", "Evaluate a model against held-out music (report with metrics, a two-sample test and "
             "copy checks), or on a benchmark (JSB Chorales NLL per frame).", _evaluate_args, _evaluate),
+    Command("listening-report", "How each model fares in the listening test, and its takes' mean rating; "
+            "export the answers as CSV.", listening_report.add_arguments, listening_report.run),
 ]

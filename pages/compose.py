@@ -17,6 +17,7 @@ from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
 from musicgen.takes import Take, file_stem
 from pages.common import cached_model, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
+from pages.rating_widget import rate_take, remember_takes
 
 FAMILY_LABELS = {"rnn": "RNN: continues your seed note by note", "gan": "GAN: reimagines your seed bar by bar"}
 KEY_OFF, KEY_SEED = "Off", "The seed's key"
@@ -112,6 +113,7 @@ if go and seed is not None:
             takes, audio, strict=True)]
         st.session_state["takes_meta"] = {"name": f"{file_stem(seed_name.rsplit('.', 1)[0])}-{model_name}",
                                           "model": model_name, "settings": asdict(params)}
+        remember_takes(model_name, params, seed_name, seed, program)
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
     except Exception:  # an unforeseen failure: a clear message here, the details in the server log
@@ -139,3 +141,4 @@ if takes:
                          on_click=save_take, args=(index,))
                 d.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
                          on_click=keep_take, args=(index,))
+                rate_take(index)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from smfbytes import VALID
 from streamlit.testing.v1 import AppTest
 
@@ -91,3 +93,100 @@ def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:
     from musicgen.midi import load_midi
 
     assert load_midi(data).length == first.length
+
+
+# ----------------------------------------------------------------- Listen
+LISTEN = str(ROOT / "pages" / "listen.py")
+
+
+@pytest.fixture(scope="module")
+def listening_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A debug RNN trained on JSB chorales, where the app looks for the user's models."""
+    from listeningfixtures import train_debug_jsb_rnn
+
+    train_debug_jsb_rnn(tmp_path_factory.getbasetemp() / "data" / "models" / "aaa-listen-jsb")
+    return "aaa-listen-jsb"
+
+
+def _listen(model: str) -> AppTest:
+    at = AppTest.from_file(LISTEN, default_timeout=240).run()
+    assert not at.exception, at.exception
+    at.selectbox(key="listen-model").set_value(model).run()
+    at.button(key="listen-start").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_listen_plays_two_excerpts_and_saves_the_answer(listening_model: str) -> None:
+    from musicgen.listening.db import ListeningDB
+
+    at = _listen(listening_model)
+    assert not at.error
+    assert at.subheader[0].value == "Round 1 of 10"
+    assert len(at.get("audio")) == 2
+    at.radio[0].set_value("Sure")
+    at.button(key="listen-pick-b").click().run()
+    assert not at.exception and not at.error
+    quiz = at.session_state["listen"]["quiz"]
+    right = quiz.rounds[0].human_slot == 1
+    assert (at.success if right else at.info)[0].value.startswith("Right" if right else "Not this time")
+    [row] = [r for r in ListeningDB().rows("answers") if r["quiz_id"] == quiz.quiz_id]
+    assert (row["model"], row["picked_slot"], row["correct"], row["confidence"]) == (
+        listening_model, 1, int(right), 3)
+    assert row["session_id"] == at.session_state["listener_id"]
+    at.button(key="listen-next").click().run()
+    assert at.subheader[0].value == "Round 2 of 10"
+
+
+def test_listen_ten_rounds_end_with_a_score_against_chance(listening_model: str) -> None:
+    at = _listen(listening_model)
+    for _ in range(10):
+        at.button(key="listen-pick-a").click().run()
+        if at.session_state["listen"]["quiz"].finished:
+            break
+        at.button(key="listen-next").click().run()
+    quiz = at.session_state["listen"]["quiz"]
+    assert quiz.finished and not at.exception and not at.error
+    expected = sum(r.human_slot == 0 for r in quiz.rounds)
+    assert any(s.value == f"Your score: {expected} of 10" for s in at.subheader)
+    assert any(f"{expected} times out of 10" in m.value for m in at.markdown)
+    assert at.button(key="listen-start").label == "Another round of 10"
+    assert len(at.get("download_button")) == 2
+
+
+def test_listen_with_a_damaged_database_warns_and_still_plays(listening_model: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = Path(os.environ["MUSICGEN_DATA_DIR"])
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / listening_model).symlink_to(shared / "models" / listening_model)
+    (tmp_path / "listening.sqlite3").write_bytes(b"not a database, just some bytes\n" * 100)
+    monkeypatch.setenv("MUSICGEN_DATA_DIR", str(tmp_path))
+    at = _listen(listening_model)
+    assert not at.error
+    assert any("damaged" in w.value for w in at.warning)
+    at.button(key="listen-pick-a").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["listen"]["quiz"].picks == [0]
+    assert at.button(key="listen-next")  # the quiz goes on
+
+
+def test_compose_take_is_rated_with_its_model_settings_and_seed(user_model: str) -> None:
+    import json
+
+    from musicgen.listening.db import ListeningDB
+
+    at = _compose(user_model)
+    at.button[0].click().run()
+    at.button(key="rate-save-1").click().run()
+    assert any("Pick 1 to 5 stars first" in c.value for c in at.caption)
+    at.feedback[1].set_value(3)  # the second take's stars: index 3 is four stars
+    [comment] = [t for t in at.text_input if t.label == "Comment (optional)" and t.key.endswith("-1-comment")]
+    comment.set_value("a good cadence")
+    at.button(key="rate-save-1").click().run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Saved: ★★★★☆") for c in at.caption)
+    [row] = [r for r in ListeningDB().rows("ratings") if r["session_id"] == at.session_state["listener_id"]]
+    assert (row["model"], row["stars"], row["take"], row["comment"]) == (user_model, 4, 1, "a good cadence")
+    settings = json.loads(row["params"])
+    assert (settings["bars"], settings["n_variations"], settings["random_seed"]) == (1, 2, 0)
+    assert row["seed_midi"][:4] == b"MThd"
