@@ -136,6 +136,28 @@ def test_excerpts_come_only_from_the_benchmarks_held_out_test_split(jsb_model) -
     assert not any(p.score.to_tuples().__repr__() in trained for p in pieces)
 
 
+def test_a_built_in_corpus_is_read_only_as_far_as_needed_for_held_out_pieces_and_cached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from musicgen import corpus
+    from musicgen.corpus import split_of
+    from musicgen.listening.pool import held_out_pieces
+    from musicgen.modelcorpus import CorpusSpec
+
+    spec = CorpusSpec("bach", limit=60)  # as a model trained with --limit 60 would say
+    pieces, exhausted = held_out_pieces(spec, 2, at_least=2)
+    first_60 = corpus._builtin_sources("bach")[:60]
+    assert len(pieces) == 2 and not exhausted
+    assert all(split_of(p.name) == "test" and p.name in first_60 for p in pieces)
+    assert all(p.score.steps_per_beat == 2 and len(p.score.tracks) == 4 for p in pieces)  # SATB, as trained
+
+    def no_parsing(args: tuple) -> None:
+        raise AssertionError(f"{args[1]} was parsed again")
+
+    monkeypatch.setattr(corpus, "_parse_source", no_parsing)
+    again, _ = held_out_pieces(spec, 2, at_least=2)
+    assert [(p.name, p.score) for p in again] == [(p.name, p.score) for p in pieces]
+
+
 def test_a_pair_is_the_pieces_next_bars_and_the_models_continuation_of_the_same_seed(jsb_model) -> None:
     from musicgen.generate import generate
     from musicgen.listening.pool import ListeningSetup, corpus_of, held_out_pieces, make_pair
@@ -207,6 +229,25 @@ def test_the_pool_makes_pairs_ahead_in_a_seeded_order_and_tops_up_in_the_backgro
     pool.top_up_async(3)
     pool.wait(120)
     assert len(pool) == 7
+
+
+def test_a_pool_that_runs_out_of_pieces_reads_more_of_the_corpus_in_the_background(jsb_model) -> None:
+    from musicgen.listening.pool import ExcerptPool, ListeningSetup, corpus_of, held_out_pieces
+
+    pieces = held_out_pieces(corpus_of(jsb_model), 1, 10)[0]
+    asked = []
+
+    def finder(n: int) -> list:  # as if reading more source files: the first n held-out pieces
+        asked.append(n)
+        return pieces[:n]
+
+    pool = ExcerptPool(jsb_model, pieces[:5], ListeningSetup(seed_bars=1, excerpt_bars=1), audio=False,
+                       finder=finder)
+    assert pool.fill(10) == 5 and pool.capacity == 5  # all it has, without asking for more in the foreground
+    pool.top_up_async(4)
+    pool.wait(120)
+    assert asked == [18] and pool.capacity == 18 and len(pool) == 9
+    assert len({pool.pair(i).piece for i in pool.pair_ids()}) == 9
 
 
 def test_a_quiz_over_the_pool_stores_answers_whose_results_match_the_score(jsb_model) -> None:

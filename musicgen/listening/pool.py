@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -203,23 +204,35 @@ class ExcerptPool:
     """Pairs of one model, made ahead and shared (read-only) by every listener.
 
     Each usable held-out piece gives at most one pair, in an order shuffled by
-    ``seed``; thread-safe.
+    ``seed``. ``finder(n)``, when given, reads more of the corpus for at least ``n``
+    held-out pieces: a background top-up calls it when the pool runs out of pieces.
+    Thread-safe.
     """
 
     def __init__(self, model: LoadedModel, pieces: list[Piece], setup: ListeningSetup | None = None,
-                 seed: int = 0, audio: bool = True) -> None:
-        self.model, self.setup, self.audio = model, setup or ListeningSetup(), audio
-        rng = random.Random(seed)
-        todo = sorted((p for p in pieces if usable(p.score.resample(
-            getattr(model.config, "steps_per_beat", p.score.steps_per_beat)), model, self.setup)),
-            key=lambda p: p.name)
-        rng.shuffle(todo)
-        self._todo = [(p, rng.randrange(2**31)) for p in todo]
-        self.capacity = len(self._todo)
+                 seed: int = 0, audio: bool = True, finder: Callable[[int], list[Piece]] | None = None) -> None:
+        self.model, self.setup, self.audio, self._finder = model, setup or ListeningSetup(), audio, finder
+        self._rng = random.Random(seed)
+        self._seen: set[str] = set()
+        self._todo: list[tuple[Piece, int]] = []  # popped from the end
+        self.capacity = 0  # pairs this pool can make from the pieces it knows
         self._pairs: dict[str, ExcerptPair] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._add(pieces)
+
+    def _add(self, pieces: list[Piece]) -> None:
+        """Queue the usable pieces not seen before, in a seeded random order, after those queued."""
+        grid = getattr(self.model.config, "steps_per_beat", None)
+        with self._lock:
+            fresh = sorted((p for p in pieces if p.name not in self._seen), key=lambda p: p.name)
+            self._seen.update(p.name for p in fresh)
+        fresh = [p for p in fresh if usable(p.score.resample(grid or p.score.steps_per_beat), self.model, self.setup)]
+        with self._lock:
+            self._rng.shuffle(fresh)
+            self._todo[:0] = [(p, self._rng.randrange(2**31)) for p in reversed(fresh)]
+            self.capacity += len(fresh)
 
     def __len__(self) -> int:
         with self._lock:
@@ -261,10 +274,14 @@ class ExcerptPool:
             if self._thread is not None and self._thread.is_alive():
                 return
             target = len(self._pairs) + more
-            self._thread = threading.Thread(target=self.fill, args=(target, False), name="excerpt-pool",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._top_up, args=(target,), name="excerpt-pool", daemon=True)
             self._thread.start()
         atexit.register(self.stop)
+
+    def _top_up(self, target: int) -> None:
+        if self._finder is not None and self.capacity < target:
+            self._add(self._finder(2 * target))
+        self.fill(target, parallel=False)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for a background top-up to finish."""
@@ -294,7 +311,8 @@ def pool_for(model: LoadedModel, setup: ListeningSetup | None = None, rounds: in
     want = rounds  # a first visit reads only as much of a built-in corpus as one quiz needs
     while True:
         pieces, exhausted = held_out_pieces(spec, steps_per_beat, want)
-        pool = ExcerptPool(model, pieces, setup, seed, audio)
+        finder = None if exhausted else (lambda n: held_out_pieces(spec, steps_per_beat, n)[0])
+        pool = ExcerptPool(model, pieces, setup, seed, audio, finder)
         if pool.capacity >= rounds or exhausted:
             break
         want *= 2
