@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from musicgen.checkpoint import card_markdown
+from musicgen.errors import MusicgenError
+from musicgen.listening import model_results, result_rows
+from musicgen.listening.report import ACCURACY_MEANING
 from musicgen.model_info import benchmark, evaluation_files, summary_row, training_history
 from musicgen.models.registry import list_models
 from musicgen.sampling import choose_device, describe_device
@@ -56,6 +59,18 @@ if report_md:
             st.image(plot)
 else:
     st.caption(f"No evaluation yet: run `python -m musicgen evaluate --model {entry.name}`.")
+
+st.markdown("**With listeners** (the Listen page's “human or machine?” test, and star ratings on Compose)")
+try:
+    heard = model_results().get(entry.name)
+except MusicgenError as exc:
+    st.warning(f"The listening results cannot be read: {exc}", icon="🗄️")
+else:
+    if heard is None:
+        st.caption("Nobody has taken the listening test with this model or rated its takes yet.")
+    else:
+        st.dataframe(result_rows([heard]), hide_index=True, width="stretch")
+        st.caption(ACCURACY_MEANING)
 
 with st.expander("Model card"):
     st.markdown(card_markdown(entry.name, card))

@@ -156,3 +156,18 @@ def test_two_sessions_composing_at_once_each_get_their_own_music(user_model: str
         got = [take for take, *_ in at.session_state["takes"]]
         assert [t.notes for t in got] == [t.notes for t in expected]
     assert sessions[3].session_state["takes"][0][0].notes != sessions[11].session_state["takes"][0][0].notes
+
+
+def test_models_page_shows_how_listeners_fared() -> None:
+    import uuid
+
+    from musicgen.listening import Answer, ListeningDB
+
+    db, session = ListeningDB(), str(uuid.uuid4())
+    for n, picked in enumerate([0, 0, 1, 0], 1):  # 3 of 4 picked the human excerpt (slot 0)
+        db.add_answer(Answer(session, "quiz-1", n, "rnn-folk", f"piece-{n}", 0, picked, 2, 4, {}))
+    at = _page("models").run()
+    at.selectbox(key="models-pick").set_value("rnn-folk").run()
+    assert not at.exception and not at.error
+    table = at.dataframe[-1].value
+    assert list(table["answers"]) == [4] and list(table["accuracy"]) == ["75%"]
