@@ -267,7 +267,7 @@ def _evaluate_models(args: argparse.Namespace) -> int:
     """``evaluate --model NAME``: generated against held-out music, written as a report."""
     from tqdm import tqdm
 
-    from .evalreport import bar_table, feature_table, summary_lines, to_json, write_report
+    from .evalreport import bar_table, copy_table, feature_table, summary_lines, to_json, write_report
     from .evaluate import EvalSettings, evaluate_model
     from .generate import load_model
     from .sampling import SampleParams, SampleParamsError
@@ -293,7 +293,7 @@ def _evaluate_models(args: argparse.Namespace) -> int:
             report = evaluate_model(model, settings, corpus=args.corpus, progress=tick)
         folder = write_report(report, args.report)
         print("\n".join(summary_lines(report)))
-        print("\n".join(["", *feature_table(report), "", *bar_table(report), ""]))
+        print("\n".join(["", *feature_table(report), "", *bar_table(report), "", *copy_table(report), ""]))
         print(f"wrote {folder / 'report.md'} (with report.json and plots)")
         reports.append(report)
     if args.json:

@@ -118,6 +118,17 @@ def bar_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def copy_table(report: dict[str, Any]) -> list[str]:
+    """Markdown: the share of continuations with a copied passage of at least 2, 3, 4, 8 bars."""
+    o = report["originality"]
+    lengths = list(o["generated"]["rate_at_least"])
+    lines = ["| continuations | " + " | ".join(f">= {b} bars" for b in lengths) + " |",
+             "|---|" + "---|" * len(lengths)]
+    for key, label in (("generated", "generated"), ("real", "real (held-out)")):
+        lines.append(f"| {label} | " + " | ".join(_pct(o[key]["rate_at_least"][b]) for b in lengths) + " |")
+    return lines
+
+
 def giveaways(report: dict[str, Any], n: int = 4) -> list[tuple[str, float]]:
     """The features the classifier leans on most (standardized weights; > 0: points to real)."""
     ts = report["two_sample"]
@@ -146,7 +157,8 @@ def markdown(report: dict[str, Any]) -> str:
            f"Longest passage of each continuation's top voice whose intervals and rhythm occur in a training "
            f"piece (transpositions count); {report['originality']['flag_bars']:g} bars or more is flagged. "
            f"Generated: mean {_f(og['longest_bars']['mean'])} bars, median {_f(og['longest_bars']['median'])}, "
-           f"longest {_f(og['longest_bars']['max'])}.", "", "![originality](originality.png)", ""]
+           f"longest {_f(og['longest_bars']['max'])}.", "", *copy_table(report), "",
+           "![originality](originality.png)", ""]
     if og["flagged_pieces"]:
         out += ["| seed | copied bars | from training piece |", "|---|---|---|"]
         out += [f"| {f['seed']} | {f['bars']:.2f} | {f['source']} |" for f in og["flagged_pieces"][:10]]

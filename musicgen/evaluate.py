@@ -47,6 +47,7 @@ TARGET_ACCURACY = 0.70  # two-sample accuracy, every model
 TARGET_ACCURACY_CHORALES = 0.60  # two-sample accuracy, the RNN on chorales
 TARGET_COPY_RATE = 0.05  # share of continuations flagged for copying
 CHORALE_CORPORA = ("jsb", "bach")
+COPY_LENGTHS = (2, 3, 4, 8)  # bars: the share of pieces with a copied passage at least this long, for context
 
 
 class EvaluationError(MusicgenError):
@@ -156,6 +157,7 @@ def _copies(index: CopyIndex, pieces: list[tuple[str, Score, int]]) -> dict[str,
     bars = np.array([c.bars for _, c in checks])
     flagged = [{"seed": name, **c.to_dict()} for name, c in checks if c.flagged]
     return {"pieces": len(checks), "flagged": len(flagged), "flag_rate": len(flagged) / max(1, len(checks)),
+            "rate_at_least": {str(b): float((bars >= b).mean()) if bars.size else 0.0 for b in COPY_LENGTHS},
             "longest_bars": {"mean": float(bars.mean()) if bars.size else 0.0,
                              "median": float(np.median(bars)) if bars.size else 0.0,
                              "max": float(bars.max()) if bars.size else 0.0},

@@ -230,6 +230,7 @@ def test_evaluate_the_debug_rnn_end_to_end(debug_rnn, tmp_path: Path) -> None:
     json.loads((folder / "report.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
     text = markdown(report)
     assert "| bar metric |" in text and "overlapping area" in text and "real vs real" in text
+    assert ">= 2 bars" in text and report["originality"]["real"]["rate_at_least"]["2"] > 0
 
 
 def test_evaluation_is_reproducible(debug_rnn) -> None:
@@ -281,6 +282,14 @@ def test_cli_evaluate_asks_for_the_corpus_when_the_card_does_not_name_one(
 
     assert main(["evaluate", "--model", str(debug_rnn_dir), "--samples", "4", "--device", "cpu"]) == 2
     assert "--corpus" in capsys.readouterr().err
+
+
+def test_cli_evaluate_benchmark_path_is_still_there(debug_rnn_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from musicgen.__main__ import main
+
+    assert main(["evaluate", "--benchmark", "jsb", "--model", str(debug_rnn_dir), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "negative log-likelihood per frame" in printed and "| Note unigram, this code (sanity check) |" in printed
 
 
 @pytest.mark.parametrize("argv", [
