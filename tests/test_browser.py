@@ -131,3 +131,19 @@ def test_a_bad_upload_is_an_error_box_not_a_traceback(page, tmp_path: Path) -> N
     page.locator('[data-testid="stAlertContentError"]').first.wait_for()
     assert "not-music.mid" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     _no_exception(page)
+
+
+def test_listening_test_plays_and_answers_one_round(page) -> None:
+    _open(page, "Listen")
+    chooser = page.locator(".st-key-listen-model input")
+    chooser.click()
+    chooser.fill("rnn-jsb")
+    chooser.press("Enter")
+    page.locator(".st-key-listen-start button").click()
+    page.get_by_text("Round 1 of 10").wait_for(timeout=240_000)  # the first excerpts are made on demand
+    assert page.locator('[data-testid="stAudio"]').count() == 2
+    page.locator(".st-key-listen-pick-a button").click()
+    page.get_by_text("was written by a person (").first.wait_for()  # the answer is revealed
+    page.locator(".st-key-listen-next button").wait_for()
+    _no_exception(page)
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
