@@ -6,6 +6,7 @@ import streamlit as st
 
 from musicgen.audio import describe_renderer
 from musicgen.sampling import choose_device, describe_device
+from pages.common import DEEP_LINK, NAVIGATION_READY
 
 st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide")
 
@@ -18,6 +19,12 @@ pages = [
     st.Page("pages/models.py", title="Models", icon="📊"),
 ]
 page = st.navigation(pages)
+st.session_state[NAVIGATION_READY] = True
+deep_link = st.session_state.pop(DEEP_LINK, None)  # see pages/common.py: ensure_navigation
+if deep_link:
+    target = next((p for p in pages if p.url_path == deep_link), None)
+    if target is not None and target is not page:
+        st.switch_page(target)
 
 
 @st.cache_resource

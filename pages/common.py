@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render, render_many
@@ -11,6 +13,26 @@ from musicgen.midi import MidiInputError, MidiLimits, load_midi
 from musicgen.models.registry import resolve_model
 from musicgen.score import Score
 from musicgen.takes import Take
+
+NAVIGATION_READY, DEEP_LINK = "navigation-ready", "deep-link"
+
+
+def ensure_navigation(page_file: str) -> None:
+    """Send a page opened by a deep link on a just-started server through app.py.
+
+    Until one session has run app.py's ``st.navigation``, Streamlit serves a URL such
+    as ``/compose`` from the ``pages/`` folder on its own: no sidebar, and a list of
+    every file there. Such a run goes to app.py, which remembers where it was headed
+    and goes on there. A page run on its own (AppTest, ``streamlit run pages/x.py``)
+    is left alone.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or NAVIGATION_READY in st.session_state or Path(ctx.main_script_path).name != "app.py":
+        return
+    st.session_state[DEEP_LINK] = Path(page_file).stem
+    st.switch_page("app.py")
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=8)

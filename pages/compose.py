@@ -16,8 +16,10 @@ from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
 from musicgen.takes import Take, file_stem
-from pages.common import cached_model, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
+from pages.common import cached_model, ensure_navigation, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
 from pages.rating_widget import rate_take, remember_takes
+
+ensure_navigation(__file__)
 
 FAMILY_LABELS = {"rnn": "RNN: continues your seed note by note", "gan": "GAN: reimagines your seed bar by bar"}
 KEY_OFF, KEY_SEED = "Off", "The seed's key"

@@ -9,7 +9,7 @@ from musicgen.describe import describe
 from musicgen.examples import list_examples
 from musicgen.models.registry import list_models
 from musicgen.sampling import choose_device, describe_device
-from pages.common import pick_seed, read_seed, seed_audio
+from pages.common import ensure_navigation, pick_seed, read_seed, seed_audio
 
 TRY_EXAMPLE, TRY_MODEL = "bach-chorale", "rnn-jsb"  # file name start, model name
 
@@ -35,6 +35,8 @@ st.markdown(
     "you can see, hear, compare and download. "
     "You can also train a model in the style of your own music, and test your ears against the machine."
 )
+
+ensure_navigation(__file__)
 if st.button("Try it: continue a Bach chorale", type="primary", icon="▶️", key="try-it", on_click=try_it):
     st.switch_page("pages/compose.py")
 

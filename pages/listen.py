@@ -17,8 +17,10 @@ from musicgen.listening.quiz import CONFIDENCE, ROUNDS, SLOTS, Quiz, plan_rounds
 from musicgen.listening.report import ACCURACY_MEANING, result_rows
 from musicgen.modelcorpus import CorpusUnknown, corpus_spec
 from musicgen.models.registry import list_models
-from pages.common import cached_model
+from pages.common import cached_model, ensure_navigation
 from pages.rating_widget import listener_id, listening_db
+
+ensure_navigation(__file__)
 
 POOL_SIZE = 3 * ROUNDS  # pairs made per model in the background, so that quizzes differ
 

@@ -13,6 +13,9 @@ from musicgen.jobs import TrainingJob, TrainRequest
 from musicgen.midi import MidiLimits
 from musicgen.models.registry import FAMILIES
 from musicgen.paths import data_dir
+from pages.common import ensure_navigation
+
+ensure_navigation(__file__)
 
 CORPORA = {"jsb": "Bach chorales (JSB, quick to read)", "bach": "Bach chorales (music21, every chorale)",
            "folk": "Irish and European folk tunes", "upload": "My own MIDI files"}
