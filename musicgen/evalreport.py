@@ -2,8 +2,9 @@
 
 Reports go to ``<data folder>/evaluations/<model>/`` by default (the data folder is
 ``MUSICGEN_DATA_DIR``, else e.g. ``~/.local/share/musicgen``): ``report.json``,
-``report.md`` and the PNG plots it shows. :func:`find_report` also looks for an
-``evaluation.json`` shipped in the model's own folder.
+``report.md`` and the PNG plots it shows. :func:`find_report` also looks for a
+report shipped with a model, in its folder's ``evaluation/`` (written by
+``python -m musicgen evaluate --model NAME --report assets/models/NAME/evaluation``).
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ def default_report_dir(model_name: str) -> Path:
     return data_dir() / "evaluations" / model_name
 
 
-def find_report(model_name: str) -> dict[str, Any] | None:
-    """The latest report of a model: the user's own, else the one shipped with it; None if neither."""
-    for path in (default_report_dir(model_name) / "report.json", SHIPPED_MODELS / model_name / "evaluation.json"):
-        if path.is_file():
-            try:
-                return json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
+def find_report_dir(model_name: str) -> Path | None:
+    """The folder of a model's latest report (the user's own, else the shipped one), or None."""
+    for folder in (default_report_dir(model_name), SHIPPED_MODELS / model_name / "evaluation"):
+        if (folder / "report.json").is_file():
+            return folder
     return None
+
+
+def find_report(model_name: str) -> dict[str, Any] | None:
+    """The latest report of a model (see :func:`find_report_dir`) as a dict; None if there is none."""
+    folder = find_report_dir(model_name)
+    try:
+        return json.loads((folder / "report.json").read_text()) if folder else None
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _clean(value: Any) -> Any:
@@ -147,8 +154,10 @@ def markdown(report: dict[str, Any]) -> str:
            "## Features per continuation", "", *feature_table(report), "",
            "![features](features.png)", "", "![histograms](histograms.png)", "",
            "## Two-sample test", "",
-           "L2 logistic regression on the standardized features above, one generated continuation per seed "
-           "paired with the real one (a pair stays in one fold). 50% means it cannot tell them apart.", "",
+           "L2 logistic regression on the standardized features above, k-fold cross-validated: each seed's "
+           "generated continuation is paired with its real one (a pair stays in one fold), once per variation, "
+           "folds pooled. 50% means it cannot tell them apart. The noise floor runs the same test between random "
+           "halves of the real continuations, new halves each repeat.", "",
            "Features it leans on most (standardized weight; positive points to real): "
            + ", ".join(f"{name} {w:+.2f}" for name, w in giveaways(report)) + ".", "",
            "![two-sample](two_sample.png)", "",

@@ -37,7 +37,7 @@ from .errors import MusicgenError
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
 from .originality import FLAG_BARS, CopyIndex, copy_index
 from .score import Score
-from .twosample import classifier_two_sample_test, overlapping_area, relative_overlap
+from .twosample import TwoSampleResult, classifier_two_sample_test, overlapping_area, relative_overlap
 
 Progress = Callable[[int, int], None]  # (continuations done, total)
 
@@ -205,10 +205,10 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
     began = time.perf_counter()
     label, held_out, index = _held_out_and_index(model, corpus)
     seeds = pick_seeds(held_out, settings)
-    if len(seeds) < 2:
+    if len(seeds) < 4:
         raise EvaluationError(
             f"The held-out split of {label} has {len(seeds)} pieces of at least "
-            f"{settings.seed_bars + settings.min_bars} bars: evaluation needs 2 or more. Use a larger corpus, or fewer "
+            f"{settings.seed_bars + settings.min_bars} bars: evaluation needs 4 or more. Use a larger corpus, or fewer "
             "--seed-bars.")
     takes = _generate(model, seeds, settings, progress)
     start = [s.seed(settings.seed_bars).padded_to_bar().length for s in seeds]
@@ -234,12 +234,12 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
                            "overlap": relative_overlap(r, g)}
     histograms["note_length"]["classes"] = list(metrics.NOTE_LENGTH_NAMES)
 
-    first = np.array([metrics.feature_vector(group[0]) for group in generated])  # one per seed, paired with real
-    two_sample = classifier_two_sample_test(first, real_x, settings.folds, settings.repeats, settings.random_seed)
-    halves = np.random.default_rng(settings.random_seed).permutation(len(real))
-    half = len(real) // 2
-    floor = classifier_two_sample_test(real_x[halves[:half]], real_x[halves[half:2 * half]], settings.folds,
-                                       settings.repeats, settings.random_seed)
+    # Variation v of every seed against the real continuations, for each v every seed has; folds pooled.
+    runs = [classifier_two_sample_test(np.array([metrics.feature_vector(group[v]) for group in generated]), real_x,
+                                       settings.folds, settings.repeats, settings.random_seed + v)
+            for v in range(min(len(group) for group in generated))]
+    two_sample = _pooled(runs)
+    floor = real_vs_real(real_x, settings)
 
     gen_bars = metrics.bar_metrics(flat)
     real_bars = metrics.bar_metrics(score for _, score in held_out)
@@ -264,6 +264,28 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
     report["targets"] = targets(report)
     report["seconds"] = round(time.perf_counter() - began, 1)
     return report
+
+
+def real_vs_real(real_x: np.ndarray, settings: EvalSettings) -> TwoSampleResult:
+    """The noise floor: the two-sample test between random halves of the real pieces.
+
+    One halving can land far from 50% by chance, so each repeat draws new halves
+    (one ``folds``-fold pass each); the figure is over all of their folds.
+    """
+    rng = np.random.default_rng(settings.random_seed)
+    half = len(real_x) // 2
+    runs = []
+    for k in range(settings.repeats):
+        order = rng.permutation(len(real_x))
+        runs.append(classifier_two_sample_test(real_x[order[:half]], real_x[order[half:2 * half]], settings.folds,
+                                               1, settings.random_seed + k))
+    return _pooled(runs)
+
+
+def _pooled(runs: list[TwoSampleResult]) -> TwoSampleResult:
+    """Several runs of the test as one: the folds of all, the weights of the first."""
+    folds = tuple(a for run in runs for a in run.folds)
+    return TwoSampleResult(float(np.mean(folds)), float(np.std(folds)), folds, runs[0].n_per_class, runs[0].weights)
 
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from musicgen import metrics
 from musicgen.corpus import Corpus, Piece, split_of
-from musicgen.evalreport import default_report_dir, find_report, markdown, to_json, write_report
+from musicgen.evalreport import default_report_dir, find_report, find_report_dir, markdown, to_json, write_report
 from musicgen.evaluate import EvalSettings, EvaluationError, evaluate_model, pick_seeds, window
 from musicgen.midi import load_midi, score_to_bytes
 from musicgen.modelcorpus import CorpusSpec, CorpusUnknown, corpus_spec
@@ -241,7 +241,7 @@ def test_evaluation_is_reproducible(debug_rnn) -> None:
 
 def test_too_few_held_out_pieces_is_a_clear_error(debug_rnn) -> None:
     corpus = Corpus("small", [Piece("a", tune(1), "test"), Piece("b", tune(2), "train")])
-    with pytest.raises(EvaluationError, match="needs 2 or more"):
+    with pytest.raises(EvaluationError, match="needs 4 or more"):
         evaluate_model(debug_rnn, SMALL, corpus=corpus)
 
 
@@ -312,3 +312,4 @@ def test_find_report_reads_the_users_report() -> None:
     folder.mkdir(parents=True)
     (folder / "report.json").write_text(to_json({"model": "my-model", "overlap": float("nan")}))
     assert find_report("my-model") == {"model": "my-model", "overlap": None}
+    assert find_report_dir("my-model") == folder
