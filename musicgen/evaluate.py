@@ -173,7 +173,7 @@ def _held_out_and_index(model: Any, corpus: Corpus | str | None) -> tuple[str, l
     else:
         spec: CorpusSpec = corpus_spec(model.card, corpus, model.name)
         loaded, label = load_spec(spec), spec.label
-        index = copy_index(corpus=spec)
+        index = copy_index(corpus=spec, loaded=loaded)
     test = {id(s) for s in loaded.split("test")}
     held_out = [(p.name, p.score) for p in loaded.pieces if id(p.score) in test]
     return label, held_out, index

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .corpus import Corpus
 from .metrics import top_voice
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
 from .paths import data_dir
@@ -200,12 +201,13 @@ def _card_of(model: Any) -> tuple[dict[str, Any], str]:
     return (json.loads(path.read_text()) if path.is_file() else {}), folder.name
 
 
-def copy_index(model: Any = None, corpus: str | CorpusSpec | None = None) -> CopyIndex:
+def copy_index(model: Any = None, corpus: str | CorpusSpec | None = None, loaded: Corpus | None = None) -> CopyIndex:
     """The index of a model's training pieces, built once per corpus and process.
 
     ``model`` is a model name, folder or loaded model (its card names the corpus);
-    ``corpus`` overrides the card. The first call for a corpus reads it (or the
-    index cached in the data folder) and can take seconds; later calls are instant.
+    ``corpus`` overrides the card; ``loaded`` is that corpus when the caller has
+    read it already. The first call for a corpus reads it (or the index cached in
+    the data folder) and can take seconds; later calls are instant.
     """
     if isinstance(corpus, CorpusSpec):
         spec = corpus
@@ -219,7 +221,7 @@ def copy_index(model: Any = None, corpus: str | CorpusSpec | None = None) -> Cop
         path = data_dir() / "cache" / f"copy-index-v{INDEX_VERSION}-{key}.npz"
         index = CopyIndex.load(path) if path.is_file() else None
         if index is None:
-            loaded = load_spec(spec)
+            loaded = loaded or load_spec(spec)
             train = {id(s) for s in loaded.split("train")}  # the very pieces training read
             index = CopyIndex.build([(p.name, p.score) for p in loaded.pieces if id(p.score) in train])
             index.save(path)
