@@ -13,6 +13,7 @@ st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide"
 pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/compose.py", title="Compose", icon="🎹"),
+    st.Page("pages/harmonize.py", title="Harmonize", icon="🎶"),
     st.Page("pages/takes.py", title="Takes", icon="⭐"),
     st.Page("pages/listen.py", title="Listen", icon="🎧"),
     st.Page("pages/train.py", title="Train", icon="🏋️"),

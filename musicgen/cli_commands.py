@@ -166,31 +166,83 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("generated"), help="folder to write into (default ./generated)")
     p.add_argument("--wav", action="store_true", help="also write a WAV of each variation")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+    p.add_argument("--lock-bars", help="rewrite the seed instead of continuing it, keeping these bars "
+                                       "(counted from 1, e.g. 1-4 or 1-2,7); --bars is then not used")
+    p.add_argument("--lock-tracks", help="rewrite the seed, keeping these tracks (numbered as `info` lists them, "
+                                         "e.g. 0 or 0,3)")
+
+
+def _lock(args: argparse.Namespace):
+    """The Lock of --lock-bars / --lock-tracks, or None."""
+    if not (args.lock_bars or args.lock_tracks):
+        return None
+    from .lock import Lock, parse_numbers
+
+    if not args.seed:
+        raise CliError("--lock-bars and --lock-tracks keep parts of a take: give it with --seed")
+    return Lock(bars=parse_numbers(args.lock_bars, "bars") if args.lock_bars else (),
+                tracks=parse_numbers(args.lock_tracks, "tracks") if args.lock_tracks else ())
+
+
+def _write_takes(takes: list, out: Path, stem: str, wav: bool) -> None:
+    """One MIDI file (and WAV) per take: ``OUT/STEM-1.mid``..."""
+    from .audio import render_many
+    from .midi import score_to_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    audio = render_many(takes) if wav else [None] * len(takes)
+    for i, (take, rendered) in enumerate(zip(takes, audio, strict=True), start=1):
+        path = out / f"{stem}-{i}.mid"
+        path.write_bytes(score_to_bytes(take))
+        print(f"wrote {path}")
+        if rendered is not None:
+            path.with_suffix(".wav").write_bytes(encode(rendered, "wav"))
+            print(f"wrote {path.with_suffix('.wav')}")
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .audio import render_many
     from .generate import generate, load_model
-    from .midi import score_to_bytes
     from .sampling import SampleParams
 
     params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
                           n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
                           max_polyphony=args.max_polyphony)
+    lock = _lock(args)
     seed = load_midi(args.seed) if args.seed else None
     model = load_model(args.model, device=args.device)
-    takes = generate(model, seed, params)
-    args.out.mkdir(parents=True, exist_ok=True)
+    takes = generate(model, seed, params, lock=lock)
     stem = args.seed.stem if args.seed else model.name
-    audio = render_many(takes) if args.wav else [None] * len(takes)
-    for i, (take, rendered) in enumerate(zip(takes, audio, strict=True), start=1):
-        path = args.out / f"{stem}-{model.name}-{i}.mid"
-        path.write_bytes(score_to_bytes(take))
-        print(f"wrote {path}")
-        if rendered is not None:
-            wav = path.with_suffix(".wav")
-            wav.write_bytes(encode(rendered, "wav"))
-            print(f"wrote {wav}")
+    _write_takes(takes, args.out, f"{stem}-{model.name}" + ("-rewrite" if lock else ""), args.wav)
+    return 0
+
+
+def _harmonize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("melody", type=Path, help="a MIDI file with the tune: one voice (or its highest track is used)")
+    p.add_argument("--model", default="rnn-jsb", help="a model name (see `models`) or folder (default rnn-jsb)")
+    p.add_argument("--track", type=int, help="the track with the tune, numbered as `info` lists them")
+    p.add_argument("--variations", type=int, default=4)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--key-lock", help='"auto" (the melody\'s key) or a key such as "D minor"')
+    p.add_argument("--out", type=Path, default=Path("harmonized"), help="folder to write into (default ./harmonized)")
+    p.add_argument("--wav", action="store_true", help="also write a WAV of each variation")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
+
+
+def _harmonize(args: argparse.Namespace) -> int:
+    from .generate import load_model
+    from .harmonize import extract_melody, harmonize, melody_key
+    from .sampling import SampleParams
+
+    params = SampleParams(temperature=args.temperature, top_p=args.top_p, n_variations=args.variations,
+                          random_seed=args.random_seed, key_lock=args.key_lock)
+    melody = extract_melody(load_midi(args.melody), args.track)
+    model = load_model(args.model, device=args.device)
+    takes = harmonize(model, melody, params)
+    print(f"melody: {melody.tracks[0].name or 'untitled'}, {len(melody.notes)} notes, {melody.n_bars} bars, "
+          f"in {melody_key(melody).name}")
+    _write_takes(takes, args.out, f"{args.melody.stem}-{model.name}-harmony", args.wav)
     return 0
 
 
@@ -220,8 +272,12 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--benchmark", choices=["jsb"],
-                   help="jsb: negative log-likelihood per frame on the JSB Chorales test split")
+    p.add_argument("--benchmark", choices=["jsb", "harmonize"],
+                   help="jsb: negative log-likelihood per frame on the JSB Chorales test split; harmonize: the "
+                        "test chorales' sopranos harmonized, against Bach's own voices")
+    p.add_argument("--limit", type=int, help="--benchmark harmonize: only the first N test chorales")
+    p.add_argument("--variations", type=int, default=2,
+                   help="--benchmark harmonize: takes per chorale when sampling (default 2)")
     p.add_argument("--model", action="append",
                    help="a model to evaluate (repeatable); with --benchmark jsb, one trained on --corpus jsb "
                         "(default: rnn-jsb)")
@@ -251,6 +307,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = args.data or JSB_PATH
     if not Path(data).is_file():
         raise CliError(f"there is no benchmark file at {data}")
+    if args.benchmark == "harmonize":
+        return _evaluate_harmonize(args, Path(data))
     models = [load_model(name, device=args.device) for name in (args.model or ["rnn-jsb"])]
     if any(m.family.name != "rnn" or m.config.n_pitches != 88 for m in models):
         raise CliError("the JSB benchmark needs an RNN trained with --corpus jsb")
@@ -303,6 +361,23 @@ def _evaluate_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_harmonize(args: argparse.Namespace, data: Path) -> int:
+    from .generate import load_model
+    from .harmony_eval import format_harmonize_table, harmonize_table, write_json
+
+    if args.variations < 1 or (args.limit is not None and args.limit < 1):
+        raise CliError("--variations and --limit must be at least 1")
+    models = [load_model(name, device=args.device) for name in (args.model or ["rnn-jsb"])]
+    rows = harmonize_table(models, data, variations=args.variations, limit=args.limit)
+    print(f"JSB Chorales test split: each soprano harmonized, against Bach's alto, tenor and bass "
+          f"({rows[0]['chorales']} of {rows[0]['of']} chorales; see musicgen/harmony_eval.py)")
+    print(format_harmonize_table(rows))
+    if args.json:
+        write_json(rows, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("info", "Describe a MIDI file: tracks, notes, tempo, meter, key.", _info_args, _info),
     Command("render", "Play a MIDI file into an audio file with FluidSynth.", _render_args, _render),
@@ -310,6 +385,8 @@ COMMANDS: list[Command] = [
     Command("train", "Train or fine-tune a model on a corpus.", _train_args, _train),
     Command("generate", "Continue a seed MIDI file: write one MIDI (and WAV) per variation.",
             _generate_args, _generate),
+    Command("harmonize", "Write alto, tenor and bass under a melody: one MIDI (and WAV) per variation.",
+            _harmonize_args, _harmonize),
     Command("models", "List the available models with their cards.", _models_args, _models),
     Command("evaluate", "Evaluate a model against held-out music (report with metrics, a two-sample test and "
             "copy checks), or on a benchmark (JSB Chorales NLL per frame).", _evaluate_args, _evaluate),

@@ -2,6 +2,8 @@
 
     model = load_model("rnn-bach")            # device=None: the best there is
     takes = generate(model, seed, SampleParams(bars=8, n_variations=4, random_seed=7))
+    takes = generate(model, take, SampleParams(n_variations=4), lock=Lock(bars=(1, 2), tracks=(0,)))
+    takes = harmonize(model, melody, SampleParams(n_variations=4))
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import torch
 from torch import nn
 
 from .checkpoint import load_model_files
+from .constraints import ConstraintError
+from .harmonize import harmonize
+from .lock import Lock, regenerate
 from .midi import check_seed
 from .models.base import ModelFamily
 from .models.registry import get_family, resolve_model
 from .sampling import SampleParams, choose_device
 from .score import Score
+
+__all__ = ["LoadedModel", "Lock", "generate", "harmonize", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,20 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     return LoadedModel(folder.name, family, config, network, card, dev)
 
 
-def generate(model: LoadedModel, seed: Score | None, params: SampleParams | None = None) -> list[Score]:
+def generate(model: LoadedModel, seed: Score | None, params: SampleParams | None = None,
+             lock: Lock | None = None) -> list[Score]:
     """``params.n_variations`` pieces: each is the seed, unchanged, then new music.
 
-    The same model, seed and params give the same music on the same device.
+    With ``lock``, the seed is a take to rewrite instead: each piece keeps what the
+    lock keeps (bars, tracks) bit for bit and has the rest written anew, as long as
+    the take (see ``lock.py``). The same model, seed and params give the same music
+    on the same device.
     """
     params = params or SampleParams()
+    if lock is not None:
+        if seed is None:
+            raise ConstraintError("Locking needs a take to keep parts of: give a seed.")
+        return regenerate(model, seed, lock, params)
     if seed is not None:
         check_seed(seed)
     return model.family.generate(model.network, model.config, seed, params, model.device)

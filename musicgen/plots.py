@@ -1,8 +1,10 @@
-"""Piano-roll pictures: the seed and the new material in two colours, bar lines, pitch names."""
+"""Piano-roll pictures: the seed, the new material and what was kept (locked) in their own colours,
+bar lines, pitch names."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 
 import matplotlib
 
@@ -10,25 +12,28 @@ matplotlib.use("Agg")  # no display: figures are drawn to PNG bytes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .score import Score, pitch_name
+from .score import Note, Score, pitch_name
 
 SEED_COLOUR = "#8a8f98"  # what the musician brought: quiet grey
 NEW_COLOUR = "#3d6b9e"  # what the model wrote: the app's blue
 DRUM_COLOUR = "#c98a3a"
+LOCKED_COLOUR = "#b03a48"  # what the musician kept while the model rewrote the rest (harmonize, lock)
 
 
 def piano_roll_figure(score: Score, new_from_track: int | None = None, title: str = "",
-                      width: float = 10.0, height: float = 3.2) -> Figure:
-    """A piano roll of ``score``; tracks from ``new_from_track`` on are drawn as new material."""
+                      width: float = 10.0, height: float = 3.2, locked: Collection[Note] | None = None) -> Figure:
+    """A piano roll of ``score``; tracks from ``new_from_track`` on are drawn as new material,
+    and the notes in ``locked`` (kept as they were) in a colour of their own."""
     fig = Figure(figsize=(width, height), dpi=100)  # not pyplot: its global state is shared by all sessions' threads
     ax = fig.subplots()
     pitches = [n.pitch for n in score.notes] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     beat = score.steps_per_beat
+    kept = set(locked or ())
     for n in score.notes:
         track = score.tracks[n.track]
         is_new = new_from_track is not None and n.track >= new_from_track
-        colour = DRUM_COLOUR if track.is_drum else NEW_COLOUR if is_new else SEED_COLOUR
+        colour = DRUM_COLOUR if track.is_drum else LOCKED_COLOUR if n in kept else NEW_COLOUR if is_new else SEED_COLOUR
         ax.add_patch(Rectangle((n.start / beat, n.pitch - 0.4), n.duration / beat, 0.8, facecolor=colour,
                                edgecolor="white", linewidth=0.4, alpha=0.55 + 0.45 * n.velocity / 127))
     bar = score.steps_per_bar / beat
@@ -54,6 +59,7 @@ def figure_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def piano_roll_png(score: Score, new_from_track: int | None = None, title: str = "") -> bytes:
+def piano_roll_png(score: Score, new_from_track: int | None = None, title: str = "",
+                   locked: Collection[Note] | None = None) -> bytes:
     """:func:`piano_roll_figure` as PNG bytes."""
-    return figure_png(piano_roll_figure(score, new_from_track, title))
+    return figure_png(piano_roll_figure(score, new_from_track, title, locked=locked))

@@ -190,3 +190,45 @@ def test_compose_take_is_rated_with_its_model_settings_and_seed(user_model: str)
     settings = json.loads(row["params"])
     assert (settings["bars"], settings["n_variations"], settings["random_seed"]) == (1, 2, 0)
     assert row["seed_midi"][:4] == b"MThd"
+
+
+# ----------------------------------------------------------------- Harmonize
+HARMONIZE = str(ROOT / "pages" / "harmonize.py")
+
+
+def _harmonize(model: str, example: str | None = None) -> AppTest:
+    at = AppTest.from_file(HARMONIZE, default_timeout=120).run()
+    assert not at.exception, at.exception
+    if example:
+        at.selectbox(key="harmonize-example").set_value(example).run()
+    if not at.error:
+        at.selectbox(key="h-model").set_value(model)
+        at.slider(key="h-variations").set_value(2)
+        next(b for b in at.button if b.label == "Harmonize").click().run()
+    return at
+
+
+def test_harmonize_writes_voices_under_the_soprano_and_rewrites_a_part(user_model: str) -> None:
+    at = _harmonize(user_model)  # the first example: a Bach chorale, whose soprano is the melody
+    assert not at.exception and not at.error
+    assert at.selectbox(key="h-track").value == 0
+    takes = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    assert len(takes) == 2
+    assert all([tr.name for tr in t.tracks] == ["Soprano", "Alto", "Tenor", "Bass"] for t in takes)
+    assert len(at.get("image")) == 3 and len(at.get("audio")) == 3  # the melody and two harmonizations
+    assert len(at.get("download_button")) == 4
+    first = takes[0]
+    at.button_group(key="h-lock-bars").set_value([1]).run()
+    at.button(key="h-rewrite").click().run()
+    assert not at.exception and not at.error
+    rewrites = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    bar = first.steps_per_bar
+    for take in rewrites:
+        assert [n for n in take.notes if n.start < bar] == [n for n in first.notes if n.start < bar]
+        assert [n for n in take.notes if n.track == 0] == [n for n in first.notes if n.track == 0]
+
+
+def test_harmonize_explains_a_melody_it_cannot_use(user_model: str) -> None:
+    at = _harmonize(user_model, "Reel: The 7th Regiment (fiddle, Ryan's Mammoth)")  # A3 to C#6
+    assert not at.exception
+    assert "wider than a choir's top voice" in at.error[0].value

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..constraints import NotSupported, Plan
 from ..sampling import SampleParams
-from ..score import Score
+from ..score import Note, Score
 
 
 class ModelFamily(ABC):
@@ -60,3 +61,14 @@ class ModelFamily(ABC):
     def collate(self, items: list[Any]) -> Any:
         """Stack dataset items into a batch (default: torch's)."""
         return torch.utils.data.default_collate(items)
+
+    def sample_constrained(self, model: nn.Module, config: Any, plan: Plan, params: SampleParams,
+                           device: torch.device) -> list[list[Note]]:
+        """New notes around ``plan``'s fixed notes (harmonize, lock), one list per variation.
+
+        The notes are on the plan's grid and in its pitch, inside its free steps and
+        under its ceiling; ``constraints.assemble`` puts each list beside the fixed
+        notes. Families that cannot do it keep this default, a clear error.
+        """
+        raise NotSupported(f"{self.name.upper()} models cannot yet write around notes you keep "
+                           "(harmonize, lock): pick an RNN model.")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..constraints import Plan
 from ..corpus import transpositions
 from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note, Score, ScoreError, Track
@@ -39,7 +40,7 @@ class RnnConfig:
     window: int = 256  # training sequence length in tokens
     transpose: int = 3  # training augmentation: every transposition within +-this many semitones
     repeat_onsets: bool = True  # False for frame data (JSB), where a repeated note reads as held
-    key_normalized: bool = False  # trained in C major / A minor only: seeds are moved there and back
+    key_normalized: bool = False  # trained in C major / C minor only: seeds are moved there and back
     register: float = 0.0  # mean pitch of the training music (0: unknown); seeds move by octaves to meet it
 
     @property
@@ -54,11 +55,19 @@ def bar_positions(steps, bar: int, table: int):  # numpy arrays, tensors or ints
 
 
 def home_key_shift(score: Score) -> int:
-    """Semitones (-6..5) that move the score's key to C major or A minor (0 without pitched notes)."""
+    """Semitones (-6..5) that move the score's key to C major or C minor (0 without pitched notes).
+
+    The JSB data, which key-normalized models learn from, hold every chorale in C
+    major or C minor (the final bass note is C in 283 of its 305 train and valid chorales).
+    """
     if not score.has_pitched_notes:
         return 0
-    key = score.estimate_key()
-    shift = ((0 if key.mode == "major" else 9) - key.tonic) % 12
+    return tonic_shift(score.estimate_key().tonic)
+
+
+def tonic_shift(tonic: int) -> int:
+    """Semitones (-6..5) that move a key with this tonic (pitch class) to C."""
+    shift = -tonic % 12
     return shift - 12 if shift > 5 else shift
 
 
@@ -96,6 +105,24 @@ class RnnModel(nn.Module):
         x = self.tokens(tokens) + self.positions(positions)  # (B, T, E)
         out, state = self.lstm(x, state)  # (B, T, H)
         return self.head(self.drop(out)), state  # (B, T, V)
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One token per sequence ``(B,)`` in eval mode: logits ``(B, V)`` and the new state.
+
+        The same arithmetic as :meth:`forward` (to float rounding), one ``lstm_cell`` per
+        layer: a one-step ``nn.LSTM`` call goes through oneDNN on CPUs, which costs 4-10x
+        more per call than the arithmetic itself.
+        """
+        x = self.tokens(tokens) + self.positions(positions)  # (B, E)
+        h, c = state  # (L, B, H) each
+        hs, cs = [], []
+        for k in range(self.lstm.num_layers):
+            weights = [getattr(self.lstm, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            x, c_k = torch.lstm_cell(x, (h[k], c[k]), *weights)
+            hs.append(x)
+            cs.append(c_k)
+        return self.head(x), (torch.stack(hs), torch.stack(cs))
 
 
 class TokenWindows(Dataset):
@@ -230,6 +257,13 @@ class RnnFamily(ModelFamily):
             last = logits[:, -1]
         sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
         return [self._to_score(base, prepared, row, config, shift) for row in sampled]
+
+    def sample_constrained(self, model: nn.Module, config: RnnConfig, plan: Plan, params: SampleParams,
+                           device: torch.device) -> list[list[Note]]:
+        """New notes around the plan's fixed notes, their tokens forced while sampling (``rnn_constraints``)."""
+        from .rnn_constraints import sample_constrained
+
+        return sample_constrained(model, config, plan, params, device)
 
     def _to_score(self, base: Score, prepared: Score, tokens: np.ndarray, config: RnnConfig, shift: int) -> Score:
         """The seed, unchanged, then the continuation (moved back to the seed's key) on a track of its own."""
