@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .evalreport import find_report_dir
 from .models.registry import ModelEntry
 
-EVALUATION_FILE = "evaluation.json"  # written into a model's folder by `python -m musicgen evaluate --model`
-EVALUATION_DIR = "evaluation"  # the same report as Markdown + plots
 BENCHMARK_FILE = "benchmark.json"  # written by `python -m musicgen evaluate --benchmark jsb --model`
 
 
@@ -36,15 +35,12 @@ def training_history(entry: ModelEntry) -> list[dict[str, float]]:
     return [r for r in rows if isinstance(r, dict) and "step" in r] if isinstance(rows, list) else []
 
 
-def evaluation(entry: ModelEntry) -> dict[str, Any] | None:
-    """The model's evaluation report, if one was written into its folder."""
-    report = _read_json(entry.path / EVALUATION_FILE)
-    return report if isinstance(report, dict) else None
-
-
 def evaluation_files(entry: ModelEntry) -> tuple[str | None, list[Path]]:
-    """The evaluation report as Markdown and its plots (PNG), from the model's folder."""
-    folder = entry.path / EVALUATION_DIR
+    """The model's evaluation report as Markdown and its plots (PNG): the user's latest
+    (``python -m musicgen evaluate --model NAME``), else the one shipped with the model."""
+    folder = find_report_dir(entry.name)
+    if folder is None:
+        return None, []
     try:
         text = (folder / "report.md").read_text()
     except OSError:

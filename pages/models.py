@@ -57,8 +57,8 @@ if bench:
 report_md, plots = evaluation_files(entry)
 if report_md:
     with st.expander("Evaluation: generated music against held-out music", expanded=True):
-        st.markdown(report_md)
-        for plot in plots:
+        st.markdown("\n".join(line for line in report_md.splitlines() if not line.startswith("![")))
+        for plot in plots:  # the report's pictures (Markdown links to local files would not show)
             st.image(plot)
 else:
     st.caption(f"No evaluation yet: run `python -m musicgen evaluate --model {entry.name}`.")
