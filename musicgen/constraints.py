@@ -50,14 +50,17 @@ class Plan:
     reference: Score | None = None  # the music whose key (and register) places the piece in a model's home
     concert: bool = False  # True: pitches are a choir's concert pitch; move by the model's register offset only
     key: Key | None = None  # the music's key when the caller knows it better than an estimate of ``reference``
+    heard: tuple[Note, ...] | None = None  # what a model hears of the fixed notes, if not all of them
+    busy: np.ndarray | None = None  # (T, len(voices)) bool: the voice holds a fixed note here, so it gets no new one
 
     @property
     def length(self) -> int:
         return self.frame.length
 
     def pitched_fixed(self) -> list[Note]:
-        """The fixed notes a model sees (drum tracks left out)."""
-        return [n for n in self.fixed if not self.frame.tracks[n.track].is_drum]
+        """The fixed notes a model hears (drum tracks left out)."""
+        heard = self.fixed if self.heard is None else self.heard
+        return [n for n in heard if not self.frame.tracks[n.track].is_drum]
 
 
 def voice_floors(voices: Sequence[tuple[int, int]]) -> list[int]:

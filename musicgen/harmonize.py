@@ -6,10 +6,12 @@ Each take is the melody, note for note as given (pitches, rhythm, velocities), o
 its own track, with alto, tenor and bass written under it by the model, on three
 more tracks. The key is estimated from the melody (:func:`melody_key`; a
 key-normalized model such as ``rnn-jsb`` hears it in C major or C minor and the
-voices are moved back). At every
-step where the melody sounds the model writes exactly three notes below it, the
-k-th highest within the k-th voice's range (:data:`VOICE_RANGES`); where the
-melody rests the choir rests with it.
+voices are moved back). At every step where the melody sounds the model writes
+exactly three notes below it, the k-th highest within the k-th voice's range
+(:data:`VOICE_RANGES`); where the melody rests the choir rests with it. How the
+RNN does it (the melody forced as the top note of every step, a particle filter
+that weighs each harmony by how well it leads into the melody's next notes) is in
+``models/rnn_constraints.py``.
 
 On a model whose grid is coarser than the melody's (``rnn-jsb`` thinks in quarter
 notes) the model hears, on each beat, the note sounding on the beat (or the longest
@@ -22,6 +24,7 @@ written out exactly as given.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -31,7 +34,7 @@ from .constraints import ConstraintError, Plan, assemble, voice_floors
 from .errors import MusicgenError
 from .lock import Lock, free_steps, locked_notes
 from .sampling import SampleParams
-from .score import _MAJOR_PROFILE, _MINOR_PROFILE, Key, Score, Track, pitch_class_histogram, pitch_name
+from .score import _MAJOR_PROFILE, _MINOR_PROFILE, Key, Note, Score, Track, pitch_class_histogram, pitch_name
 
 if TYPE_CHECKING:
     from .generate import LoadedModel
@@ -97,8 +100,9 @@ def check_melody(melody: Score) -> None:
     if not notes:
         raise MelodyError("There is no melody here: the file has no pitched notes. Pick a file with a tune in it.")
     ordered = sorted(notes)
+    grace = melody.steps_per_beat // 4  # a sixteenth note: grace notes and legato overlaps are no chords
     for before, after in itertools.pairwise(ordered):
-        if after.start < before.end:
+        if min(before.end, after.end) - after.start > grace:
             raise MelodyError(
                 f"The melody has chords: {pitch_name(before.pitch)} and {pitch_name(after.pitch)} sound together "
                 f"at {_where(melody, after.start)}. Harmonize takes one voice: pick the track with the tune, "
@@ -160,12 +164,26 @@ def melody_key(melody: Score) -> Key:
 
 def harmonize_plan(melody: Score) -> Plan:
     """The plan for a checked one-track melody: it is fixed, the voices go under it."""
-    ceiling = np.zeros(melody.length, dtype=np.int64)  # 0: nothing under a rest
+    ceiling = np.full(melody.length, 128, dtype=np.int64)
     for n in melody.notes:
-        ceiling[n.start:n.end] = n.pitch
+        ceiling[n.start:n.end] = np.minimum(ceiling[n.start:n.end], n.pitch)
+    ceiling[ceiling == 128] = 0  # nothing under a rest
     return Plan(frame=melody, fixed=melody.notes, free=np.ones(melody.length, dtype=bool), ceiling=ceiling,
                 voices=tuple(VOICE_RANGES[v] for v in LOWER_VOICES), reference=melody, concert=True,
-                key=melody_key(melody))
+                key=melody_key(melody), heard=tuple(one_voice(melody.notes)))
+
+
+def one_voice(notes: Sequence[Note]) -> list[Note]:
+    """A melody as one voice, for the model to hear: of two notes that start together the longer,
+    and a note that runs into the next one cut where the next begins (grace notes, legato)."""
+    out: list[Note] = []
+    for n in sorted(notes, key=lambda n: (n.start, -n.duration)):
+        if out and out[-1].start == n.start:
+            continue
+        if out and out[-1].end > n.start:
+            out[-1] = replace(out[-1], duration=n.start - out[-1].start)
+        out.append(n)
+    return out
 
 
 def voice_tracks(melody: Score) -> tuple[Track, ...]:
@@ -249,8 +267,14 @@ def reharmonize(model: LoadedModel, take: Score, lock: Lock, params: SampleParam
     melody = replace(take.select_tracks([0]), length=take.length)
     check_melody(melody)
     ranges = [VOICE_RANGES[LOWER_VOICES[k - 1]] for k in open_voices]
-    plan = replace(harmonize_plan(melody), frame=take, fixed=tuple(locked_notes(take, lock)), free=free,
-                   voices=tuple(ranges))
+    fixed = tuple(locked_notes(take, lock))
+    busy = np.zeros((take.length, len(open_voices)), dtype=bool)  # a kept note rings on into an open bar
+    for n in fixed:
+        if n.track in open_voices:
+            busy[n.start:n.end, open_voices.index(n.track)] = True
+    plan = harmonize_plan(melody)
+    plan = replace(plan, frame=take, fixed=fixed, free=free, voices=tuple(ranges), busy=busy,
+                   heard=plan.heard + tuple(n for n in fixed if n.track != 0))
     sampled = model.family.sample_constrained(model.network, model.config, plan, params, model.device)
     voices = [(k, float(np.mean(r))) for k, r in zip(open_voices, ranges, strict=True)]
     return [assemble(plan, new, voices) for new in sampled]

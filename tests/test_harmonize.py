@@ -52,7 +52,10 @@ def check_harmonization(take: Score, melody: Score, beat: int = 1) -> None:
             assert low <= pitch <= high, f"step {step}: {lower} out of {LOWER}"
 
 
-@pytest.mark.parametrize("melody", [ODE, TUNE], ids=["ode-to-joy", "tune-with-rests"])
+GRACE = replace(TUNE, notes=(*TUNE.notes, Note(12, 69, 1, 60)))  # a grace note on the B of bar 1
+
+
+@pytest.mark.parametrize("melody", [ODE, TUNE, GRACE], ids=["ode-to-joy", "tune-with-rests", "grace-note"])
 def test_the_melody_is_kept_exactly_with_three_voices_under_it(debug_rnn, melody: Score) -> None:
     takes = harmonize(debug_rnn, melody, SampleParams(n_variations=3, random_seed=2, temperature=1.3))
     assert len(takes) == 3
@@ -66,7 +69,7 @@ def test_a_coarser_model_grid_still_keeps_every_melody_note(debug_rnn) -> None:
     config = replace(debug_rnn.config, steps_per_beat=1, steps_per_bar=1, repeat_onsets=False, key_normalized=True,
                      register=73.6)
     model = replace(debug_rnn, config=config)
-    for melody in (TUNE, ODE.transpose(3)):
+    for melody in (TUNE, ODE.transpose(3), GRACE):
         for take in harmonize(model, melody, SampleParams(n_variations=2, random_seed=4, temperature=1.5)):
             check_harmonization(take, melody, beat=4)
             # The voices move on the beat (the model's grid): every new note starts and ends on one.
@@ -204,3 +207,30 @@ def test_the_piano_roll_shows_the_kept_melody_in_its_own_colour(debug_rnn) -> No
     assert colours.count(NEW_COLOUR) == len(take.notes) - len(TUNE.notes)
     plain = [to_hex(patch.get_facecolor()) for patch in piano_roll_figure(take, new_from_track=1).axes[0].patches]
     assert plain.count(SEED_COLOUR) == len(TUNE.notes) and LOCKED_COLOUR not in plain
+
+
+def test_rewriting_part_of_a_harmonization_keeps_the_rest(debug_rnn) -> None:
+    from musicgen.harmonize import reharmonize
+    from musicgen.lock import Lock
+
+    first = harmonize(debug_rnn, ODE, SampleParams(n_variations=1, random_seed=5))[0]
+    bar = first.steps_per_bar
+    kept = [n for n in first.notes if n.track in (0, 3) or n.start < bar]  # melody, bass, and bar 1
+    rewrites = reharmonize(debug_rnn, first, Lock(bars=(1,), tracks=(3,)), SampleParams(n_variations=3))
+    for take in rewrites:
+        assert set(kept) <= set(take.notes)
+        assert all(n.start >= bar for n in set(take.notes) - set(kept))
+        check_harmonization(take, ODE)
+    assert len({tuple(t.notes) for t in rewrites}) > 1
+
+
+def test_only_a_harmonization_can_be_reharmonized(debug_rnn) -> None:
+    from musicgen.constraints import ConstraintError
+    from musicgen.harmonize import reharmonize
+    from musicgen.lock import Lock
+
+    with pytest.raises(ConstraintError, match="not a harmonization"):
+        reharmonize(debug_rnn, ODE, Lock(bars=(1,)))
+    # Bach's own four voices are one: keep his soprano and bass, rewrite the inner voices.
+    for take in reharmonize(debug_rnn, CHORALE, Lock(tracks=(3,)), SampleParams(n_variations=2)):
+        assert [n for n in take.notes if n.track in (0, 3)] == [n for n in CHORALE.notes if n.track in (0, 3)]

@@ -86,6 +86,9 @@ class Layout:
     free: np.ndarray  # (n_steps,) bool: new notes may sound
     ceiling: np.ndarray  # (n_steps,) pitch index new notes stay under (0: none)
     first: int  # the first step where new notes may sound; the steps before are read as a seed
+    voices: np.ndarray  # (n_steps,) new notes each step must have where there is room (0: as the model likes)
+    low: np.ndarray  # (n_steps, V + 1) lowest pitch index of the k-th new note, leaving room below it
+    high: np.ndarray  # (n_steps, V + 1) highest pitch index of the k-th new note
 
 
 def layout(plan: Plan, config: RnnConfig) -> Layout:
@@ -100,7 +103,21 @@ def layout(plan: Plan, config: RnnConfig) -> Layout:
     ceiling = np.where(ceiling == 0, 0, np.clip(ceiling + shift - config.lowest, 0, P))
     open_steps = free & (ceiling > 0)
     first = int(np.argmax(open_steps)) if open_steps.any() else n_steps
-    return Layout(n_steps, shift, bar, need, free, ceiling, first)
+    n_voices = len(plan.voices)
+    voices = np.zeros(n_steps, dtype=np.int64)
+    low = np.full((n_steps, n_voices + 1), P, dtype=np.int64)
+    high = np.full((n_steps, n_voices + 1), -1, dtype=np.int64)
+    if n_voices:
+        busy = np.zeros((plan.length, n_voices), dtype=bool) if plan.busy is None else plan.busy
+        busy = np.stack([step_view(busy[:, k].astype(np.int64), u, m, n_steps, "start") for k in range(n_voices)],
+                        axis=1).astype(bool)
+        for t in range(n_steps):
+            ranges = [r for r, b in zip(plan.voices, busy[t], strict=True) if not b]
+            voices[t] = len(ranges)
+            for k, (floor, (_, top)) in enumerate(zip(voice_floors(ranges), ranges, strict=True)):
+                low[t, k] = min(max(floor + shift - config.lowest, 0), P)
+                high[t, k] = min(max(top + shift - config.lowest, -1), P - 1)
+    return Layout(n_steps, shift, bar, need, free, ceiling, first, voices, low, high)
 
 
 @torch.inference_mode()
@@ -183,11 +200,7 @@ def sample_tokens(network: nn.Module, config: RnnConfig, plan: Plan, params: Sam
 
     need_pitch, need_onset = as_tensor(need.pitch), as_tensor(need.onset, torch.bool)
     width = need_pitch.shape[1]
-    n_voices = len(plan.voices)
-    if n_voices:
-        floors = voice_floors(plan.voices)
-        low = as_tensor([min(max(f + shift - codec.lowest, 0), P) for f in floors] + [P])
-        high = as_tensor([min(max(h + shift - codec.lowest, -1), P - 1) for _, h in plan.voices] + [-1])
+    voice_low, voice_high = as_tensor(where.low), as_tensor(where.high)
     pitch_index = torch.arange(P, device=device)
     rows = torch.arange(batch, device=device)
     k_fixed = torch.zeros(batch, dtype=torch.long, device=device)  # fixed notes emitted in this step
@@ -198,6 +211,7 @@ def sample_tokens(network: nn.Module, config: RnnConfig, plan: Plan, params: Sam
     for t in range(first, n_steps):
         position = torch.full((batch,), int(bar_positions(t, where.bar, config.steps_per_bar)), device=device)
         free, ceiling = bool(where.free[t]), int(where.ceiling[t])
+        n_voices, low, high = int(where.voices[t]), voice_low[t], voice_high[t]
         room = free and n_voices > 0 and ceiling > int(low[0])
         while not bool(waiting.all()):
             slot = k_fixed.clamp(max=width - 1)
@@ -205,7 +219,7 @@ def sample_tokens(network: nn.Module, config: RnnConfig, plan: Plan, params: Sam
             has_fixed = r >= 0
             may = (pitch_index[None, :] > r[:, None]) & (pitch_index[None, :] < ceiling) & free
             step_ok = ~has_fixed
-            if n_voices:
+            if plan.voices:  # the k-th new note in the k-th open voice's range; none past the last
                 k = k_free.clamp(max=n_voices)
                 may &= (pitch_index[None, :] >= low[k][:, None]) & (pitch_index[None, :] <= high[k][:, None])
                 if room:
