@@ -221,7 +221,8 @@ def _harmonize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="rnn-jsb", help="a model name (see `models`) or folder (default rnn-jsb)")
     p.add_argument("--track", type=int, help="the track with the tune, numbered as `info` lists them")
     p.add_argument("--variations", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=0.5,
+                   help="default 0.5: nearest Bach's own voices in `evaluate --benchmark harmonize`")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--key-lock", help='"auto" (the melody\'s key) or a key such as "D minor"')

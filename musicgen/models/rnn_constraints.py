@@ -9,6 +9,11 @@ is the melody, above everything else: the melody is then the first token of ever
 step and the voices are sampled under it. A stretch of fixed steps at the start
 ("regenerate from bar k") is read in one pass, as a seed is.
 
+A model that reads left to right cannot see the fixed notes ahead of it, so when
+sampling, a batch of particles is drawn and weighed by the probability the model
+gives to what it was made to play (see :func:`sample_tokens`): harmonies that lead
+badly into the melody's next notes, or into a locked bar, die out.
+
 With ``repeat_onsets`` off (frame data such as JSB), a pitch sounding in the step
 before can only be held, so a fixed pitch is spelled as the model can read it;
 the results keep the notes as given (see ``constraints.assemble``).
