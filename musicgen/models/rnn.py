@@ -23,7 +23,6 @@ from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note, Score, ScoreError, Track
 from .base import ModelFamily
 from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec, allowed_tokens, structure
-from .rnn_step import RnnStepper
 
 
 @dataclass(frozen=True)
@@ -170,14 +169,6 @@ class RnnFamily(ModelFamily):
 
     name = "rnn"
     config_type = RnnConfig
-
-    def __init__(self, fast_step: bool = True) -> None:
-        self.fast_step = fast_step  # sample through rnn_step.RnnStepper; False: nn.LSTM once per token (as trained)
-
-    def make_stepper(self, model: nn.Module, batch: int) -> RnnStepper:
-        """The fast sampling step for ``batch`` sequences: a new one per call, nothing shared between threads."""
-        return RnnStepper(model, batch)
-
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0, "window": 64},
         "bach": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.3, "steps_per_beat": 2, "steps_per_bar": 12,
@@ -251,9 +242,6 @@ class RnnFamily(ModelFamily):
         if scale is not None:
             scale = frozenset((pc + shift) % 12 for pc in scale)
         masker = _StepMasker(codec, batch, device, scale, params.max_polyphony, config.repeat_onsets)
-        stepper = self.make_stepper(model, batch) if self.fast_step else None
-        if stepper is not None:
-            stepper.load_state(state)
         steps_done = torch.zeros(batch, dtype=torch.long, device=device)
         out = []
         while bool((steps_done < n_steps).any()):
@@ -264,12 +252,9 @@ class RnnFamily(ModelFamily):
             out.append(tok)
             steps_done += (tok == STEP).long()
             step_of_next = prepared.length + steps_done
-            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)
-            if stepper is not None:
-                last = stepper.step(tok, pos)  # (B, V), the same logits as nn.LSTM's to float rounding
-            else:
-                logits, state = model(tok[:, None], pos[:, None], state)
-                last = logits[:, -1]
+            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)[:, None]
+            logits, state = model(tok[:, None], pos, state)
+            last = logits[:, -1]
         sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
         return [self._to_score(base, prepared, row, config, shift) for row in sampled]
 
