@@ -29,11 +29,8 @@ examples: setup
 # The shipped checkpoints in assets/models, exactly as they were trained (on a 2-core
 # CPU: see each model's card.md for the time; a GPU is used when there is one).
 models: setup
-	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 2500 --eval-every 250 \
-	  --name rnn-jsb --out assets/models/rnn-jsb --fresh \
-	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
-	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 4500 --eval-every 250 \
-	  --name rnn-jsb --out assets/models/rnn-jsb \
+	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 5000 --batch-size 8 --eval-every 500 \
+	  --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \

@@ -24,7 +24,7 @@ JSB_PATH = ASSETS / "data" / "jsb-chorales-quarter.json"
 LOWEST, N_PITCHES = 21, 88  # the 88 piano keys, as in the benchmark
 # The config the benchmark model is trained with (fields of models.rnn.RnnConfig).
 JSB_RNN = {"steps_per_beat": 1, "steps_per_bar": 1, "lowest": LOWEST, "n_pitches": N_PITCHES,
-           "repeat_onsets": False, "transpose": 2, "key_normalized": True}
+           "repeat_onsets": False, "transpose": 2, "key_normalized": True, "shared_pitch": True}
 
 # Published negative log-likelihoods per frame (nats) on this split.
 PUBLISHED = [

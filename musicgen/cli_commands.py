@@ -81,23 +81,37 @@ def _render(args: argparse.Namespace) -> int:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     from .bench import SUITES
 
-    p.add_argument("--suite", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)")
+    p.add_argument("--suite", action="append",
+                   help=f"suites to run, comma-separated or repeated: {', '.join(SUITES)} (default: all)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per case, after one warm-up (default 5)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--device", help="cpu, cuda or mps for the models (default: the best there is)")
+    p.add_argument("--model", action="append", help="a model to measure, name or folder (repeatable; "
+                                                    "default: every shipped model)")
+    p.add_argument("--compile", action="store_true", help="step suite: also time the sampling step under "
+                                                          "torch.compile and TorchScript (compiling takes a minute)")
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import SUITES, run
+    from .bench import SUITES, BenchSettings, run
+    from .sampling import choose_device
 
     if args.repeat < 1:
         raise CliError("--repeat must be at least 1")
-    run(args.suite or list(SUITES), repeat=args.repeat, json_path=args.json)
+    suites = [s.strip() for item in args.suite or [] for s in item.split(",") if s.strip()] or list(SUITES)
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise CliError(f"there is no suite {unknown[0]!r}: use {', '.join(SUITES)}")
+    choose_device(args.device)  # a missing device is one clear error, before anything runs
+    settings = BenchSettings(repeat=args.repeat, device=args.device, models=tuple(args.model or ()),
+                             compile=args.compile)
+    run(suites, settings, json_path=args.json)
     return 0
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     # No import of the model registry here: it loads torch, and `info` should start fast.
-    p.add_argument("--model", required=True, help="the model family: rnn")
+    p.add_argument("--model", required=True, help="the model family: rnn or gan")
     p.add_argument("--corpus", required=True, help="bach, folk, or a folder or zip of MIDI files")
     p.add_argument("--size", default="small", help="debug, small or base (default small)")
     p.add_argument("--limit", type=int, help="a built-in corpus: only its first N source files")
@@ -113,6 +127,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda or mps (default: the best there is)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming a stopped run")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="validate and save a moving average of the weights with this decay (e.g. 0.999; default off)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -124,7 +140,7 @@ def _train(args: argparse.Namespace) -> int:
         family=args.model, corpus=args.corpus, size=args.size, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, eval_every=args.eval_every, patience=args.patience, steps_per_beat=args.steps_per_beat,
         limit=args.limit, name=args.name, out=args.out, description=args.description, device=args.device,
-        fresh=args.fresh, seed=args.seed, command="python -m musicgen " + shlex.join(sys.argv[1:]))
+        fresh=args.fresh, seed=args.seed, ema=args.ema, command="python -m musicgen " + shlex.join(sys.argv[1:]))
 
     def skipped(corpus) -> None:
         if corpus.skipped:
@@ -159,6 +175,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, help="GAN: density 0.05-0.95, lower: more notes (default: the model's)")
     p.add_argument("--variations", type=int, default=4)
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--key-lock", help='"auto" (the seed\'s key) or a key such as "D minor"')
@@ -206,7 +223,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
                           n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
-                          max_polyphony=args.max_polyphony)
+                          max_polyphony=args.max_polyphony, threshold=args.threshold)
     lock = _lock(args)
     seed = load_midi(args.seed) if args.seed else None
     model = load_model(args.model, device=args.device)

@@ -51,6 +51,7 @@ class TrainRequest:
     device: str | None = None  # None: the best there is
     fresh: bool = False  # start over instead of resuming a stopped run
     seed: int = 0
+    ema: float = 0.0  # 0: off; else the decay of the weights' moving average that is validated and saved
     command: str = ""  # how to reproduce the run, for the model card
 
     @property
@@ -65,6 +66,8 @@ class TrainRequest:
         """Raise :class:`TrainingRequestError` for settings that cannot work."""
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
             raise TrainingRequestError("Steps, batch size and steps between validations must be at least 1.")
+        if not 0.0 <= self.ema < 1.0:
+            raise TrainingRequestError("The weight average's decay must be at least 0 and below 1 (e.g. 0.999).")
         if not self.lr > 0:
             raise TrainingRequestError("The learning rate must be above 0.")
         if not NAME_PATTERN.match(self.model_name):
@@ -104,7 +107,7 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
         config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,
-                      checkpoint_every=request.eval_every, seed=request.seed)
+                      checkpoint_every=request.eval_every, seed=request.seed, ema=request.ema)
     card = {"description": request.description or f"{family.name.upper()} trained on {corpus.name}",
             "corpus": corpus.name + (f" (first {request.limit} source files)" if request.limit else ""),
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,

@@ -38,6 +38,8 @@ class SampleParams:
     random_seed: int = 0  # the same seed and settings give the same music
     key_lock: str | None = None  # None: free; "auto": the seed's key; or a key name such as "D minor"
     max_polyphony: int | None = None  # most notes sounding at once (None: as the model likes)
+    threshold: float | None = None  # density (GAN): a pitch sounds where the model's output exceeds this,
+    # 0.05..0.95, lower gives more notes (None: the model's own)
 
     def __post_init__(self) -> None:
         checks = [
@@ -47,6 +49,7 @@ class SampleParams:
             (0.0 <= self.noise <= 2.0, "Noise must be between 0 and 2."),
             (1 <= self.n_variations <= MAX_VARIATIONS, f"Variations must be between 1 and {MAX_VARIATIONS}."),
             (self.max_polyphony is None or 1 <= self.max_polyphony <= 16, "Max polyphony must be 1 to 16 notes."),
+            (self.threshold is None or 0.05 <= self.threshold <= 0.95, "Threshold must be between 0.05 and 0.95."),
         ]
         for ok, message in checks:
             if not ok:

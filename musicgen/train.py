@@ -52,6 +52,8 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between resumable training states
     seed: int = 0
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)
+    ema: float = 0.0  # 0: off; else the decay of an exponential moving average of the weights (e.g. 0.999),
+    # which is what gets validated and saved: it smooths out the noise of small batches
 
 
 @dataclass(frozen=True)
@@ -135,17 +137,32 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    own = family.optimizers(net, cfg.lr, cfg.weight_decay)  # a family with steps of its own (GAN), else None
+    if own is not None and world > 1:
+        raise TrainingError(f"The {family.name} family trains in one process: run it without torchrun.")
+    if own is None:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in own.items()}
     use_amp = cfg.amp and dev.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
+    averaged = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        cfg.ema)) if cfg.ema else None)
+    judged = averaged.module if averaged is not None else net  # the weights validated and saved
     start, history, best, bad = 0, [], None, 0
     state_path = out / TRAIN_STATE
     if resume and state_path.is_file():
         state = load_train_state(state_path)
         net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        if averaged is not None and "averaged" in state:
+            averaged.load_state_dict(state["averaged"])
+        if own is None:
+            optimizer.load_state_dict(state["optimizer"])
+        else:
+            for name, opt in own.items():
+                opt.load_state_dict(state["optimizers"][name])
         start, best, bad = int(state["step"]), state["best"], int(state["bad"])
         history = json.loads(state["history"])
     if hasattr(train_ds, "rng"):  # each process, and each resumed run, sees other examples
@@ -161,7 +178,11 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
 
     def save_state() -> None:
         if rank == 0:
-            save_train_state(state_path, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            optimizer_state = ({"optimizer": optimizer.state_dict()} if own is None
+                               else {"optimizers": {name: opt.state_dict() for name, opt in own.items()}})
+            if averaged is not None:
+                optimizer_state["averaged"] = averaged.state_dict()
+            save_train_state(state_path, {"model": net.state_dict(), **optimizer_state,
                                           "step": done, "best": best, "bad": bad, "history": json.dumps(history)})
 
     model.train()
@@ -170,30 +191,39 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
             status = "cancelled"
             break
         lr = _lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         batch = next(train_iter)
-        autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
-        with autocast:
-            loss, _ = family.loss(model, batch, dev)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        value = float(loss.detach())
+        if own is None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+            with autocast:
+                loss, _ = family.loss(model, batch, dev)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            value = float(loss.detach())
+        else:  # the family's own steps, in float32, each optimizer on its schedule
+            scale = lr / cfg.lr if cfg.lr else 0.0
+            for name, opt in own.items():
+                for group, base_lr in zip(opt.param_groups, base_lrs[name], strict=True):
+                    group["lr"] = base_lr * scale
+            value, _ = family.train_step(model, batch, dev, own, cfg.grad_clip)
+        if averaged is not None:
+            averaged.update_parameters(net)
         running = value if running is None else 0.9 * running + 0.1 * value
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            val = evaluate(family, net, valid_loader, dev)
+            val = evaluate(family, judged, valid_loader, dev)
             history.append({"step": done, "train_loss": running, "val_loss": val, "lr": lr,
                             "elapsed_s": time.time() - t0})
             if best is None or val < best:
                 best, bad = val, 0
                 if rank == 0:
-                    save_model(out, family.name, family.config_to_dict(model_config), net.state_dict(),
-                               _card(card_base, family, model_config, cfg, done, best, net, dev, t0))
+                    save_model(out, family.name, family.config_to_dict(model_config), judged.state_dict(),
+                               _card(card_base, family, model_config, cfg, done, best, judged, dev, t0))
             else:
                 bad += 1
             if rank == 0:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
 
 import pretty_midi
@@ -12,6 +15,7 @@ from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
 from musicgen.errors import MusicgenError
 from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
+from musicgen.originality import CopyCheck, copy_index, originality_of
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
@@ -46,6 +50,54 @@ def save_take(index: int) -> None:
     st.toast(f"Kept {name}: find it on Takes.", icon="⭐")
 
 
+COPY_CHECK_WAIT_S = 5.0  # the longest a request waits for a model's copy index that is still being built
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def copy_index_future(model_name: str) -> Future:
+    """The index of a model's training music, built once per server in a background thread.
+
+    The first build reads the model's corpus, which for a large one takes a minute:
+    it starts as soon as a model is chosen and never holds up a request.
+    """
+    future: Future = Future()
+
+    def build() -> None:
+        try:
+            future.set_result(copy_index(model_name))
+        except Exception as exc:  # kept for the request that asks: it shows why there is no check
+            future.set_exception(exc)
+
+    threading.Thread(target=build, name=f"copy-index-{model_name}", daemon=True).start()
+    return future
+
+
+def copy_checks(model_name: str, takes: list, new_from: int) -> list[CopyCheck | str]:
+    """For each take, its longest passage copied from the training music (or why there is no check yet)."""
+    try:
+        copy_index_future(model_name).result(timeout=COPY_CHECK_WAIT_S)
+        return [originality_of(take, model_name, start_step=new_from) for take in takes]
+    except FutureTimeout:
+        return ["Copy check: still reading the music this model learned from; it shows with your next takes."] * len(
+            takes)
+    except MusicgenError as exc:  # e.g. a model whose training files are gone
+        return [f"No copy check: {exc}"] * len(takes)
+    except Exception:  # the takes are fine without it: say so, and keep the details for the server log
+        logging.getLogger(__name__).exception("copy check failed")
+        return ["No copy check this time (the server log says why)."] * len(takes)
+
+
+def show_copy_check(check: CopyCheck | str | None) -> None:
+    if isinstance(check, str):
+        st.caption(check)
+    elif check is not None and check.flagged:
+        st.warning(f"Copies {check.bars:g} bars of {check.source or 'a training piece'} note for note "
+                   "(as its intervals and rhythm). Try another random seed or a higher temperature.", icon="⚠️")
+    elif check is not None:
+        longest = f"the longest passage shared with it is {check.bars:g} bars" if check.bars else "nothing shared"
+        st.caption(f"✅ Original: checked against the training music; {longest}.")
+
+
 st.title("Compose")
 st.caption("Give a model a seed; it writes what comes next. Every take keeps your seed as it is.")
 
@@ -71,6 +123,7 @@ in_family = [m for m in models if m.card.get("family", "rnn") == family]
 labels = {m.name: f"{m.name} — {m.card.get('description', '')}" for m in in_family}
 model_name = pick_model.selectbox("Model (style)", list(labels), format_func=labels.get, key="model")
 is_gan = family == "gan"
+copy_index_future(model_name)  # start reading what the model learned from, for the copy check
 
 with st.form("settings"):
     left, middle, right = st.columns(3)
@@ -87,6 +140,8 @@ with st.form("settings"):
     key = right.selectbox("Key lock", KEYS, key="key_lock", help="Keep new notes in one key's scale.")
     polyphony = right.slider("Most notes at once", 1, 8, 8, key="polyphony", disabled=is_gan,
                              help="RNN only. 8 lets the model decide.")
+    density = middle.slider("Density", 0.0, 1.0, 0.5, 0.05, disabled=not is_gan, key="density",
+                            help="GAN only. Higher gives more notes; 0.5 is the model's own balance.")
     instrument = right.selectbox("Play with", PROGRAMS, key="instrument", help="The instrument you hear.")
     default_bpm = round(min(max(seed.bpm, 30), 240)) if seed is not None else 100
     tempo = right.slider("Tempo (BPM)", 30, 240, default_bpm, key="tempo",
@@ -101,7 +156,8 @@ if go and seed is not None:
         params = SampleParams(
             bars=bars, temperature=temperature, top_p=top_p, noise=noise, n_variations=variations,
             random_seed=int(random_seed), max_polyphony=None if polyphony == 8 or is_gan else polyphony,
-            key_lock=None if key == KEY_OFF else "auto" if key == KEY_SEED else key)
+            key_lock=None if key == KEY_OFF else "auto" if key == KEY_SEED else key,
+            threshold=None if not is_gan or density == 0.5 else round(min(0.95, max(0.05, 1.0 - density)), 2))
         with st.status("Composing...", expanded=False) as status:
             from musicgen.generate import generate
 
@@ -110,9 +166,12 @@ if go and seed is not None:
             status.update(label="Playing the takes through the synth...")
             program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
             audio = takes_audio(takes, program, None)
+            status.update(label="Checking the takes against the training music...")
+            copies = copy_checks(model_name, takes, seed.padded_to_bar().length)
             status.update(label=f"{len(takes)} takes ready", state="complete")
         st.session_state["takes"] = [(take, sound, wav, len(seed.tracks)) for take, (sound, wav) in zip(
             takes, audio, strict=True)]
+        st.session_state["takes_copies"] = copies
         st.session_state["takes_meta"] = {"name": f"{file_stem(seed_name.rsplit('.', 1)[0])}-{model_name}",
                                           "model": model_name, "settings": asdict(params)}
         remember_takes(model_name, params, seed_name, seed, program)
@@ -134,6 +193,7 @@ if takes:
             with column, st.container(border=True):
                 st.image(piano_roll_png(take, first_new, f"Take {index + 1}"))
                 st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+                show_copy_check(st.session_state.get("takes_copies", [None] * len(takes))[index])
                 a, b, c, d = st.columns(4)
                 a.download_button("MIDI", score_to_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}", icon=":material/download:")

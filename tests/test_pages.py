@@ -14,6 +14,7 @@ from musicgen.examples import list_examples
 from musicgen.generate import generate, load_model
 from musicgen.midi import load_midi
 from musicgen.models.registry import list_models
+from musicgen.originality import CopyCheck
 from musicgen.sampling import SampleParams
 from musicgen.score import Score, Track
 from musicgen.takes import Take, takes_zip
@@ -124,6 +125,10 @@ def test_home_try_it_composes_with_a_chorale() -> None:
     takes = at.session_state["takes"]
     assert len(takes) == 4
     assert at.session_state["model"] == "rnn-jsb"
+    checks = at.session_state["takes_copies"]  # each take checked against the chorales the model learned
+    assert len(checks) == 4 and all(isinstance(c, CopyCheck) for c in checks)
+    shown = [c.value for c in at.caption] + [w.value for w in at.warning]
+    assert sum("Original" in text or "Copies" in text for text in shown) == 4
 
 
 def test_two_sessions_composing_at_once_each_get_their_own_music(user_model: str) -> None:

@@ -34,11 +34,12 @@ def frame_probability(model: RnnModel, codec: EventCodec, context: list[int], fr
     return prob
 
 
+@pytest.mark.parametrize("shared_pitch", [False, True], ids=["own-tokens", "shared-pitch"])
 @pytest.mark.parametrize("previous", [set(), {60, 62}, {61, 62, 63}], ids=["after-silence", "after-C-D", "after-3"])
-def test_frame_probabilities_sum_to_one_over_all_16_frames(previous: set[int]) -> None:
+def test_frame_probabilities_sum_to_one_over_all_16_frames(previous: set[int], shared_pitch: bool) -> None:
     torch.manual_seed(0)
     config = RnnConfig(lowest=LOW, n_pitches=P, steps_per_beat=1, steps_per_bar=1, embed=8, hidden=16, layers=1,
-                       dropout=0.0, repeat_onsets=False)
+                       dropout=0.0, repeat_onsets=False, shared_pitch=shared_pitch)
     model = RnnModel(config).eval()
     codec = config.codec
     context = [1]  # BOS, then the previous frame

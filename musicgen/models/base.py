@@ -58,6 +58,19 @@ class ModelFamily(ABC):
                  device: torch.device) -> list[Score]:
         """``params.n_variations`` continuations of ``seed``, as one batch."""
 
+    def optimizers(self, net: nn.Module, lr: float, weight_decay: float) -> dict[str, torch.optim.Optimizer] | None:
+        """Optimizers of a family that trains in steps of its own (a GAN's critic and
+        generator), by name; ``None`` (the default): the loop minimizes :meth:`loss` with AdamW.
+
+        The loop scales every group's learning rate by its warm-up and cosine schedule.
+        """
+        return None
+
+    def train_step(self, model: nn.Module, batch: Any, device: torch.device,
+                   optimizers: dict[str, torch.optim.Optimizer], grad_clip: float) -> tuple[float, dict[str, float]]:
+        """One training step with the optimizers of :meth:`optimizers`: the loss to log and figures."""
+        raise NotImplementedError(f"The {self.name} family trains through loss().")
+
     def collate(self, items: list[Any]) -> Any:
         """Stack dataset items into a batch (default: torch's)."""
         return torch.utils.data.default_collate(items)

@@ -23,6 +23,7 @@ from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note, Score, ScoreError, Track
 from .base import ModelFamily
 from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec, allowed_tokens, structure
+from .rnn_step import RnnStepper
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class RnnConfig:
     repeat_onsets: bool = True  # False for frame data (JSB), where a repeated note reads as held
     key_normalized: bool = False  # trained in C major / C minor only: seeds are moved there and back
     register: float = 0.0  # mean pitch of the training music (0: unknown); seeds move by octaves to meet it
+    shared_pitch: bool = False  # ONSET and HOLD of a pitch also share an input embedding and an output term
 
     @property
     def codec(self) -> EventCodec:
@@ -98,13 +100,33 @@ class RnnModel(nn.Module):
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden, vocab)
+        if config.shared_pitch:  # what is known about a pitch is learned once, whether it starts or is held
+            P = config.n_pitches
+            self.pitch_in = nn.Embedding(P + 1, config.embed)  # row P: not a pitch
+            self.pitch_out = nn.Linear(config.hidden, P, bias=False)
+            kinds = torch.arange(vocab) - FIRST_PITCH_TOKEN
+            self.register_buffer("pitch_of", torch.where(kinds >= 0, kinds % P, P), persistent=False)  # (V,)
+
+    def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Input vectors ``(..., E)`` of tokens and their bar positions."""
+        x = self.tokens(tokens) + self.positions(positions)
+        return x + self.pitch_in(self.pitch_of[tokens]) if self.config.shared_pitch else x
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``(..., V)`` from the top layer's output ``(..., H)``."""
+        out = self.head(hidden)
+        if not self.config.shared_pitch:
+            return out
+        pitch = self.pitch_out(hidden)  # (..., P): the same term for the ONSET and the HOLD of a pitch
+        specials = torch.zeros(*pitch.shape[:-1], FIRST_PITCH_TOKEN, dtype=pitch.dtype, device=pitch.device)
+        return out + torch.cat([specials, pitch, pitch], dim=-1)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor,
                 state: tuple[torch.Tensor, torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        x = self.tokens(tokens) + self.positions(positions)  # (B, T, E)
+        x = self.embed(tokens, positions)  # (B, T, E)
         out, state = self.lstm(x, state)  # (B, T, H)
-        return self.head(self.drop(out)), state  # (B, T, V)
+        return self.logits(self.drop(out)), state  # (B, T, V)
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
              ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -114,7 +136,7 @@ class RnnModel(nn.Module):
         layer: a one-step ``nn.LSTM`` call goes through oneDNN on CPUs, which costs 4-10x
         more per call than the arithmetic itself.
         """
-        x = self.tokens(tokens) + self.positions(positions)  # (B, E)
+        x = self.embed(tokens, positions)  # (B, E)
         h, c = state  # (L, B, H) each
         hs, cs = [], []
         for k in range(self.lstm.num_layers):
@@ -122,7 +144,7 @@ class RnnModel(nn.Module):
             x, c_k = torch.lstm_cell(x, (h[k], c[k]), *weights)
             hs.append(x)
             cs.append(c_k)
-        return self.head(x), (torch.stack(hs), torch.stack(cs))
+        return self.logits(x), (torch.stack(hs), torch.stack(cs))
 
 
 class TokenWindows(Dataset):
@@ -169,6 +191,14 @@ class RnnFamily(ModelFamily):
 
     name = "rnn"
     config_type = RnnConfig
+
+    def __init__(self, fast_step: bool = True) -> None:
+        self.fast_step = fast_step  # sample through rnn_step.RnnStepper; False: nn.LSTM once per token (as trained)
+
+    def make_stepper(self, model: nn.Module, batch: int) -> RnnStepper:
+        """The fast sampling step for ``batch`` sequences: a new one per call, nothing shared between threads."""
+        return RnnStepper(model, batch)
+
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"embed": 16, "hidden": 32, "layers": 1, "dropout": 0.0, "window": 64},
         "bach": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.3, "steps_per_beat": 2, "steps_per_bar": 12,
@@ -177,6 +207,7 @@ class RnnFamily(ModelFamily):
                  "lowest": 48, "n_pitches": 52, "transpose": 5},
         "small": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3},
         "base": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.4},
+        "jsb": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.5},  # the chorales benchmark: more dropout
     }
 
     def build(self, config: RnnConfig) -> nn.Module:
@@ -242,6 +273,9 @@ class RnnFamily(ModelFamily):
         if scale is not None:
             scale = frozenset((pc + shift) % 12 for pc in scale)
         masker = _StepMasker(codec, batch, device, scale, params.max_polyphony, config.repeat_onsets)
+        stepper = self.make_stepper(model, batch) if self.fast_step else None
+        if stepper is not None:
+            stepper.load_state(state)
         steps_done = torch.zeros(batch, dtype=torch.long, device=device)
         out = []
         while bool((steps_done < n_steps).any()):
@@ -252,9 +286,12 @@ class RnnFamily(ModelFamily):
             out.append(tok)
             steps_done += (tok == STEP).long()
             step_of_next = prepared.length + steps_done
-            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)[:, None]
-            logits, state = model(tok[:, None], pos, state)
-            last = logits[:, -1]
+            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)
+            if stepper is not None:
+                last = stepper.step(tok, pos)  # (B, V), the same logits as nn.LSTM's to float rounding
+            else:
+                logits, state = model(tok[:, None], pos[:, None], state)
+                last = logits[:, -1]
         sampled = torch.stack(out, dim=1).cpu().numpy()  # (B, T)
         return [self._to_score(base, prepared, row, config, shift) for row in sampled]
 
