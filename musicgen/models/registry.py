@@ -10,9 +10,10 @@ from typing import Any
 from ..errors import MusicgenError
 from ..paths import SHIPPED_MODELS, user_models_dir
 from .base import ModelFamily
+from .gan import GanFamily
 from .rnn import RnnFamily
 
-FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (RnnFamily(),)}
+FAMILIES: dict[str, ModelFamily] = {family.name: family for family in (RnnFamily(), GanFamily())}
 
 
 class ModelNotFound(MusicgenError):
