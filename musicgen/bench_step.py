@@ -300,7 +300,6 @@ def _int8_check(model: LoadedModel, median: dict[str, float]) -> SuiteOutput:
     """Does int8 pay (faster than the stepper) and keep the JSB NLL within 1%? Kept only if both."""
     out = SuiteOutput()
     speed = median[LADDER[2]] / median[LADDER[3]]
-    out.checks.append(check("step", "int8 nn.LSTM vs fp32 nn.LSTM (speed)", median[LADDER[0]] / median[LADDER[3]], "x"))
     out.checks.append(check("step", "int8 nn.LSTM vs RnnStepper (speed)", speed, "x"))
     from .benchmark import JSB_RNN, load_jsb, model_nll
 
