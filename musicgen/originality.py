@@ -245,3 +245,9 @@ def originality_of(score: Score, model: Any, start_step: int = 0, corpus: str | 
         The corpus instead of the card's: a built-in name or a folder of MIDI files.
     """
     return copy_index(model, corpus).check(score, start_step)
+
+
+def warm_copy_index(model: str) -> None:
+    """Build a model's copy index and its cache on disk, returning nothing (for a worker process:
+    an app builds it there, away from the server's threads, then loads the cache in a second)."""
+    copy_index(model)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
 
@@ -15,7 +16,7 @@ from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
 from musicgen.errors import MusicgenError
 from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
-from musicgen.originality import CopyCheck, copy_index, originality_of
+from musicgen.originality import CopyCheck, copy_index, originality_of, warm_copy_index
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
@@ -63,7 +64,9 @@ def copy_index_future(model_name: str) -> Future:
     future: Future = Future()
 
     def build() -> None:
-        try:
+        try:  # read the corpus in a worker process (music21 would hold the server's threads), then load the cache
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                pool.submit(warm_copy_index, model_name).result()
             future.set_result(copy_index(model_name))
         except Exception as exc:  # kept for the request that asks: it shows why there is no check
             future.set_exception(exc)
@@ -115,7 +118,7 @@ if seed is not None:
         sound, notice = seed_audio(seed_data, None, None)
         st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
 
-families = sorted({m.card.get("family", "rnn") for m in models})
+families = sorted({m.card.get("family", "rnn") for m in models}, key=lambda f: (f != "rnn", f))  # RNN first
 pick_family, pick_model = st.columns([2, 3])
 family = pick_family.radio("Kind of model", families, horizontal=True, key="family",
                            format_func=lambda f: FAMILY_LABELS.get(f, f.upper()))
@@ -123,7 +126,6 @@ in_family = [m for m in models if m.card.get("family", "rnn") == family]
 labels = {m.name: f"{m.name} — {m.card.get('description', '')}" for m in in_family}
 model_name = pick_model.selectbox("Model (style)", list(labels), format_func=labels.get, key="model")
 is_gan = family == "gan"
-copy_index_future(model_name)  # start reading what the model learned from, for the copy check
 
 with st.form("settings"):
     left, middle, right = st.columns(3)
@@ -140,8 +142,8 @@ with st.form("settings"):
     key = right.selectbox("Key lock", KEYS, key="key_lock", help="Keep new notes in one key's scale.")
     polyphony = right.slider("Most notes at once", 1, 8, 8, key="polyphony", disabled=is_gan,
                              help="RNN only. 8 lets the model decide.")
-    density = middle.slider("Density", 0.0, 1.0, 0.5, 0.05, disabled=not is_gan, key="density",
-                            help="GAN only. Higher gives more notes; 0.5 is the model's own balance.")
+    density = middle.slider("Density", 0.5, 0.8, 0.5, 0.05, disabled=not is_gan, key="density",
+                            help="GAN only. 0.5 is the model's own balance; higher gives more notes.")
     instrument = right.selectbox("Play with", PROGRAMS, key="instrument", help="The instrument you hear.")
     default_bpm = round(min(max(seed.bpm, 30), 240)) if seed is not None else 100
     tempo = right.slider("Tempo (BPM)", 30, 240, default_bpm, key="tempo",

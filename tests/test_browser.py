@@ -60,7 +60,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
         log.close()
 
 
@@ -105,7 +109,7 @@ def test_upload_generate_listen_and_download(page) -> None:
     assert page.locator('[data-testid="stImage"]').count() >= 5  # piano rolls: the seed and four takes
     _no_exception(page)
     with page.expect_download() as info:
-        page.get_by_role("button", name="MIDI").first.click()
+        page.locator('[data-testid="stDownloadButton"] button').first.click()
     path = info.value.path()
     assert Path(path).read_bytes()[:4] == b"MThd"
     OUTPUT.mkdir(exist_ok=True)
