@@ -9,7 +9,7 @@ from musicgen.errors import MusicgenError
 from musicgen.midi import score_to_bytes
 from musicgen.plots import piano_roll_png
 from musicgen.score import Score
-from musicgen.takes import join_takes, move, takes_zip
+from musicgen.takes import Take, join_takes, move, takes_zip
 from pages.common import ensure_navigation, kept_takes, seed_audio
 
 ensure_navigation(__file__)
@@ -26,6 +26,12 @@ def drop(index: int) -> None:
 
 def wav_of(score: Score) -> bytes:
     return encode(render(score, RenderOptions()), "wav")
+
+
+@st.cache_data(max_entries=4, show_spinner="Packing the takes...")
+def archive(takes: tuple[Take, ...], with_audio: bool) -> bytes:
+    """The zip of the kept takes, made once per set of takes (rendering WAVs is the slow part)."""
+    return takes_zip(takes, wav_of if with_audio else None)
 
 
 def listen(score: Score, new_from_track: int | None, title: str) -> None:
@@ -78,8 +84,7 @@ if chosen:
 st.subheader("Download")
 with_audio = st.toggle("Include WAV audio (slower, larger)", value=False, key="zip-audio")
 try:
-    archive = takes_zip(kept, wav_of if with_audio else None)
-    st.download_button(f"All {len(kept)} takes (.zip)", archive, "musicgen-takes.zip", "application/zip",
-                       key="zip", type="primary", icon=":material/folder_zip:")
+    st.download_button(f"All {len(kept)} takes (.zip)", archive(tuple(kept), with_audio), "musicgen-takes.zip",
+                       "application/zip", key="zip", type="primary", icon=":material/folder_zip:")
 except MusicgenError as exc:
     st.error(str(exc), icon="⚠️")
