@@ -52,6 +52,7 @@ class TrainRequest:
     fresh: bool = False  # start over instead of resuming a stopped run
     seed: int = 0
     ema: float = 0.0  # 0: off; else the decay of the weights' moving average that is validated and saved
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
     command: str = ""  # how to reproduce the run, for the model card
 
     @property
@@ -68,6 +69,8 @@ class TrainRequest:
             raise TrainingRequestError("Steps, batch size and steps between validations must be at least 1.")
         if not 0.0 <= self.ema < 1.0:
             raise TrainingRequestError("The weight average's decay must be at least 0 and below 1 (e.g. 0.999).")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise TrainingRequestError("The weight decay must be at least 0 and below 1 (e.g. 0.01).")
         if not self.lr > 0:
             raise TrainingRequestError("The learning rate must be above 0.")
         if not NAME_PATTERN.match(self.model_name):
@@ -107,7 +110,8 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
         config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,
-                      checkpoint_every=request.eval_every, seed=request.seed, ema=request.ema)
+                      checkpoint_every=request.eval_every, seed=request.seed, ema=request.ema,
+                      weight_decay=request.weight_decay)
     card = {"description": request.description or f"{family.name.upper()} trained on {corpus.name}",
             "corpus": corpus.name + (f" (first {request.limit} source files)" if request.limit else ""),
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,

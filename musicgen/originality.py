@@ -209,24 +209,46 @@ def copy_index(model: Any = None, corpus: str | CorpusSpec | None = None, loaded
     read it already. The first call for a corpus reads it (or the index cached in
     the data folder) and can take seconds; later calls are instant.
     """
-    if isinstance(corpus, CorpusSpec):
-        spec = corpus
-    else:
-        card, name = _card_of(model) if model is not None else ({}, "this model")
-        spec = corpus_spec(card, corpus, name)
+    spec = _spec_of(model, corpus)
     key = spec.cache_key()
     with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        path = data_dir() / "cache" / f"copy-index-v{INDEX_VERSION}-{key}.npz"
-        index = CopyIndex.load(path) if path.is_file() else None
+        index = _ready_index(key)
         if index is None:
             loaded = loaded or load_spec(spec)
             train = {id(s) for s in loaded.split("train")}  # the very pieces training read
             index = CopyIndex.build([(p.name, p.score) for p in loaded.pieces if id(p.score) in train])
-            index.save(path)
+            index.save(_index_path(key))
         _CACHE[key] = index
         return index
+
+
+def ready_copy_index(model: Any) -> CopyIndex | None:
+    """A model's copy index if it is in this process or cached on disk (milliseconds), else None:
+    then only :func:`copy_index` builds it, which reads the corpus."""
+    key = _spec_of(model, None).cache_key()
+    with _LOCK:
+        index = _ready_index(key)
+        if index is not None:
+            _CACHE[key] = index
+        return index
+
+
+def _spec_of(model: Any, corpus: str | CorpusSpec | None) -> CorpusSpec:
+    if isinstance(corpus, CorpusSpec):
+        return corpus
+    card, name = _card_of(model) if model is not None else ({}, "this model")
+    return corpus_spec(card, corpus, name)
+
+
+def _ready_index(key: str) -> CopyIndex | None:
+    if key in _CACHE:
+        return _CACHE[key]
+    path = _index_path(key)
+    return CopyIndex.load(path) if path.is_file() else None
+
+
+def _index_path(key: str) -> Path:
+    return data_dir() / "cache" / f"copy-index-v{INDEX_VERSION}-{key}.npz"
 
 
 def originality_of(score: Score, model: Any, start_step: int = 0, corpus: str | None = None) -> CopyCheck:

@@ -14,14 +14,17 @@ import streamlit as st
 
 from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
 from musicgen.errors import MusicgenError
+from musicgen.harmonize import can_harmonize
+from musicgen.lock import Lock, locked_notes
 from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
-from musicgen.originality import CopyCheck, copy_index, originality_of, warm_copy_index
+from musicgen.originality import CopyCheck, copy_index, originality_of, ready_copy_index, warm_copy_index
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
 from musicgen.takes import Take, file_stem
 from pages.common import cached_model, ensure_navigation, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
+from pages.lock_widget import rewrite_controls
 from pages.rating_widget import rate_take, remember_takes
 
 ensure_navigation(__file__)
@@ -64,10 +67,13 @@ def copy_index_future(model_name: str) -> Future:
     future: Future = Future()
 
     def build() -> None:
-        try:  # read the corpus in a worker process (music21 would hold the server's threads), then load the cache
-            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                pool.submit(warm_copy_index, model_name).result()
-            future.set_result(copy_index(model_name))
+        try:
+            index = ready_copy_index(model_name)  # cached on disk by an earlier build: loads in milliseconds
+            if index is None:  # read the corpus in a worker process (music21 would hold the server's threads)
+                with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    pool.submit(warm_copy_index, model_name).result()
+                index = copy_index(model_name)
+            future.set_result(index)
         except Exception as exc:  # kept for the request that asks: it shows why there is no check
             future.set_exception(exc)
 
@@ -81,13 +87,66 @@ def copy_checks(model_name: str, takes: list, new_from: int) -> list[CopyCheck |
         copy_index_future(model_name).result(timeout=COPY_CHECK_WAIT_S)
         return [originality_of(take, model_name, start_step=new_from) for take in takes]
     except FutureTimeout:
-        return ["Copy check: still reading the music this model learned from; it shows with your next takes."] * len(
+        return ["Copy check: still reading the music this model learned from; it shows here in a moment."] * len(
             takes)
     except MusicgenError as exc:  # e.g. a model whose training files are gone
         return [f"No copy check: {exc}"] * len(takes)
     except Exception:  # the takes are fine without it: say so, and keep the details for the server log
         logging.getLogger(__name__).exception("copy check failed")
         return ["No copy check this time (the server log says why)."] * len(takes)
+
+
+@st.fragment(run_every=2)
+def await_copy_checks(model_name: str) -> None:
+    """Rerun the page once the model's copy index is ready, so the pending checks fill in by themselves."""
+    if copy_index_future(model_name).done():
+        st.rerun()
+
+
+def refresh_copy_checks(takes: list) -> None:
+    """Fill in the copy checks of takes made while the model's copy index was still being built."""
+    pending = st.session_state.get("copies_pending")
+    if not pending:
+        return
+    model_name, new_from = pending
+    if not copy_index_future(model_name).done():
+        await_copy_checks(model_name)
+        return
+    st.session_state["takes_copies"] = copy_checks(model_name, [t[0] for t in takes], new_from)
+    st.session_state["copies_pending"] = None
+
+
+def rewrite(index: int, lock: Lock) -> None:
+    """Rewrite take ``index`` around what ``lock`` keeps, with the settings that made it; the rewrites
+    replace the takes (as many as there were variations)."""
+    take = st.session_state["takes"][index][0]
+    meta = st.session_state["takes_meta"]
+    params = SampleParams(**meta["settings"])
+    try:
+        with st.status("Rewriting...", expanded=False) as status:
+            from musicgen.generate import generate
+
+            rewrites = generate(cached_model(meta["model"]), take, params, lock=lock)
+            status.update(label="Playing the takes through the synth...")
+            audio = takes_audio(rewrites, meta.get("program"), None)
+            open_bars = [b for b in range(1, take.n_bars + 1) if b not in lock.bars]
+            copies = copy_checks(meta["model"], rewrites, (open_bars[0] - 1) * take.steps_per_bar)
+            status.update(label=f"{len(rewrites)} rewrites ready", state="complete")
+    except MusicgenError as exc:
+        st.error(str(exc), icon="⚠️")
+        return
+    except Exception:  # an unforeseen failure: a clear message here, the details in the server log
+        logging.getLogger(__name__).exception("rewriting failed")
+        st.error("Something went wrong while rewriting. Try keeping other bars or tracks; "
+                 "if it happens again, the server log has the details.", icon="⚠️")
+        return
+    st.session_state["takes"] = [(t, sound, wav, 0) for t, (sound, wav) in zip(rewrites, audio, strict=True)]
+    st.session_state["takes_locked"] = locked_notes(take, lock)
+    st.session_state["takes_copies"] = copies
+    st.session_state["copies_pending"] = None
+    meta["name"] = f"{meta['name']}-{index + 1}-rewrite"
+    remember_takes(meta["model"], params, meta["name"], take, meta.get("program"))
+    st.rerun()
 
 
 def show_copy_check(check: CopyCheck | str | None) -> None:
@@ -174,8 +233,11 @@ if go and seed is not None:
         st.session_state["takes"] = [(take, sound, wav, len(seed.tracks)) for take, (sound, wav) in zip(
             takes, audio, strict=True)]
         st.session_state["takes_copies"] = copies
+        pending = not copy_index_future(model_name).done()
+        st.session_state["copies_pending"] = (model_name, seed.padded_to_bar().length) if pending else None
+        st.session_state["takes_locked"] = []
         st.session_state["takes_meta"] = {"name": f"{file_stem(seed_name.rsplit('.', 1)[0])}-{model_name}",
-                                          "model": model_name, "settings": asdict(params)}
+                                          "model": model_name, "settings": asdict(params), "program": program}
         remember_takes(model_name, params, seed_name, seed, program)
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
@@ -186,6 +248,7 @@ if go and seed is not None:
 
 takes = st.session_state.get("takes", [])
 if takes:
+    refresh_copy_checks(takes)
     st.subheader("Takes")
     st.caption("Grey: your seed. Blue: what the model wrote. ⭐ Keep puts a take on the Takes page.")
     base = st.session_state.get("takes_meta", {}).get("name", "take")
@@ -193,7 +256,8 @@ if takes:
         for column, index in zip(st.columns(2), range(row, min(row + 2, len(takes))), strict=False):
             take, sound, wav, first_new = takes[index]
             with column, st.container(border=True):
-                st.image(piano_roll_png(take, first_new, f"Take {index + 1}"))
+                st.image(piano_roll_png(take, first_new, f"Take {index + 1}",
+                                        locked=st.session_state.get("takes_locked")))
                 st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
                 show_copy_check(st.session_state.get("takes_copies", [None] * len(takes))[index])
                 a, b, c, d = st.columns(4)
@@ -206,3 +270,11 @@ if takes:
                 d.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",
                          on_click=keep_take, args=(index,))
                 rate_take(index)
+
+    made_by = st.session_state.get("takes_meta", {}).get("model", model_name)
+    family_of = next((m.card.get("family", "rnn") for m in models if m.name == made_by), "rnn")
+    request = rewrite_controls([t[0] for t in takes], "rewrite", can_harmonize(family_of),
+                               f"{made_by} is a {family_of.upper()}: only RNN models can rewrite around what you "
+                               "keep so far. Choose an RNN model and generate again.")
+    if request is not None:
+        rewrite(*request)

@@ -1,6 +1,6 @@
 """Lock toggles for a take: which bars and which tracks to keep while a model rewrites the rest.
 
-Not a page: Harmonize uses it, and any page showing takes can (Compose, Takes).
+Not a page: Harmonize and Compose use it.
 """
 
 from __future__ import annotations
@@ -26,3 +26,24 @@ def lock_controls(take: Score, key: str, tracks: Sequence[int] | None = None,
                     format_func=lambda i: take.tracks[i].name or f"Track {i}",
                     help="The parts to keep as they are, all the way through.")
     return Lock(bars=tuple(bars or ()), tracks=tuple(kept or ()))
+
+
+def rewrite_controls(takes: list[Score], key: str, can_lock: bool, why_not: str = "") -> tuple[int, Lock] | None:
+    """Pick a take, the bars and tracks to keep; ``(take index, lock)`` when "Rewrite the rest" is pressed.
+
+    ``can_lock`` False (a model family that cannot write around kept notes) shows the
+    controls disabled, with ``why_not``.
+    """
+    st.subheader("Keep what you like, rewrite the rest")
+    st.caption("Pick a take and the bars or tracks to keep: the model rewrites everything else around them, "
+               "as many times as you asked for variations. What you keep stays note for note.")
+    if not can_lock:
+        st.info(why_not, icon="ℹ️")
+        return None
+    which = st.selectbox("Take", range(len(takes)), key=f"{key}-which", format_func=lambda i: f"Take {i + 1}")
+    lock = lock_controls(takes[which], f"{key}-{which}")
+    if st.button("Rewrite the rest", key=f"{key}-go", disabled=not (lock.bars or lock.tracks),
+                 help="Turn on at least one bar or track to keep."):
+        return which, lock
+    return None
+

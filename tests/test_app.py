@@ -95,6 +95,40 @@ def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:
     assert load_midi(data).length == first.length
 
 
+def test_compose_rewrites_a_take_around_the_bars_and_tracks_kept(user_model: str) -> None:
+    at = _compose(user_model)
+    at.slider(key="bars").set_value(2)
+    at.button[0].click().run()
+    first = at.session_state["takes"][1][0]
+    at.selectbox(key="rewrite-which").set_value(1).run()
+    at.button_group(key="rewrite-1-bars").set_value([1]).run()
+    at.button(key="rewrite-go").click().run()
+    assert not at.exception and not at.error
+    rewrites = [take for take, *_ in at.session_state["takes"]]
+    assert len(rewrites) == 2  # as many as the variations asked for
+    bar = first.steps_per_bar
+    kept = [n for n in first.notes if n.start < bar]
+    assert at.session_state["takes_locked"] == kept  # drawn in the locked colour
+    for take in rewrites:
+        assert [n for n in take.notes if n.start < bar] == kept  # bit for bit
+        assert take.length == first.length
+    assert any([n for n in t.notes if n.start >= bar] != [n for n in first.notes if n.start >= bar]
+               for t in rewrites)
+    assert len(at.get("image")) == 3 and len(at.get("audio")) == 3
+
+
+def test_compose_says_a_gan_cannot_rewrite_around_kept_bars() -> None:
+    at = AppTest.from_file(COMPOSE, default_timeout=120).run()
+    at.radio(key="family").set_value("gan").run()
+    at.selectbox(key="model").set_value("gan-folk").run()
+    at.slider(key="bars").set_value(1)
+    at.slider(key="variations").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "only RNN models can rewrite" in at.info[-1].value
+    assert not [b for b in at.button if b.key == "rewrite-go"]
+
+
 # ----------------------------------------------------------------- Listen
 LISTEN = str(ROOT / "pages" / "listen.py")
 

@@ -202,10 +202,10 @@ def test_the_piano_roll_shows_the_kept_melody_in_its_own_colour(debug_rnn) -> No
 
     take = harmonize(debug_rnn, TUNE, SampleParams(n_variations=1))[0]
     fig = piano_roll_figure(take, new_from_track=1, locked=TUNE.notes)
-    colours = [to_hex(patch.get_facecolor()) for patch in fig.axes[0].patches]
+    colours = [to_hex(c) for c in fig.axes[0].collections[0].get_facecolor()]  # one box per note
     assert colours.count(LOCKED_COLOUR) == len(TUNE.notes)
     assert colours.count(NEW_COLOUR) == len(take.notes) - len(TUNE.notes)
-    plain = [to_hex(patch.get_facecolor()) for patch in piano_roll_figure(take, new_from_track=1).axes[0].patches]
+    plain = [to_hex(c) for c in piano_roll_figure(take, new_from_track=1).axes[0].collections[0].get_facecolor()]
     assert plain.count(SEED_COLOUR) == len(TUNE.notes) and LOCKED_COLOUR not in plain
 
 

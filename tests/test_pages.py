@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -125,7 +126,14 @@ def test_home_try_it_composes_with_a_chorale() -> None:
     takes = at.session_state["takes"]
     assert len(takes) == 4
     assert at.session_state["model"] == "rnn-jsb"
-    checks = at.session_state["takes_copies"]  # each take checked against the chorales the model learned
+    # each take is checked against the chorales the model learned; on a fresh server the index of them is
+    # still being built, and the checks fill in on a later run of the page (the page polls every 2 s)
+    deadline = time.monotonic() + 300
+    while at.session_state["copies_pending"] and time.monotonic() < deadline:
+        assert any("still reading" in c.value for c in at.caption)
+        time.sleep(2)
+        at.run()
+    checks = at.session_state["takes_copies"]
     assert len(checks) == 4 and all(isinstance(c, CopyCheck) for c in checks)
     shown = [c.value for c in at.caption] + [w.value for w in at.warning]
     assert sum("Original" in text or "Copies" in text for text in shown) == 4
