@@ -150,3 +150,22 @@ def test_seeds_move_by_octaves_to_the_register_the_model_learned(debug_rnn) -> N
     model = replace(debug_rnn, config=high)
     take = generate(model, ODE, SampleParams(bars=2, n_variations=1))[0]
     assert take.notes[: len(ODE.notes)] == ODE.notes  # the seed itself never moves
+
+
+def test_each_sampled_token_reads_the_bar_position_training_gave_it(debug_rnn) -> None:
+    """The model is fed every new token with the position of its own step, as in training
+    (a STEP token: the step it closes), never the next step's."""
+    from musicgen.models.rnn import RnnFamily
+
+    family, config = RnnFamily(fast_step=False), debug_rnn.config  # the slow path feeds the positions embedding
+    fed: list[torch.Tensor] = []
+    hook = debug_rnn.network.positions.register_forward_hook(lambda _m, args, _out: fed.append(args[0].clone()))
+    try:
+        take = family.generate(debug_rnn.network, config, ODE, SampleParams(bars=2, n_variations=1, random_seed=5), torch.device("cpu"))[0]
+    finally:
+        hook.remove()
+    primed = fed[0].numel()  # the seed, read in one call
+    new_positions = torch.cat([f.reshape(-1) for f in fed[1:]]).numpy()
+    _, positions = family.encode(family.prepare(take, config), config)
+    assert len(positions) == primed + len(new_positions)  # the seed's tokens, then one per sampled token
+    np.testing.assert_array_equal(new_positions, positions[primed:])

@@ -286,9 +286,9 @@ class RnnFamily(ModelFamily):
             tok = torch.where(steps_done < n_steps, tok, torch.full_like(tok, PAD))
             masker.update(tok)
             out.append(tok)
+            # the token's own step, as in training: a STEP token belongs to the step it closes
+            pos = bar_positions(prepared.length + steps_done, steps_per_bar, config.steps_per_bar)
             steps_done += (tok == STEP).long()
-            step_of_next = prepared.length + steps_done
-            pos = bar_positions(step_of_next, steps_per_bar, config.steps_per_bar)
             if stepper is not None:
                 last = stepper.step(tok, pos)  # (B, V), the same logits as nn.LSTM's to float rounding
             else:
