@@ -7,6 +7,10 @@ class MusicgenError(Exception):
     """Base of every error whose message is meant for a musician."""
 
 
+class CliError(Exception):
+    """A bad command line; the message says what to change."""
+
+
 class MidiInputError(MusicgenError, ValueError):
     """A MIDI file that cannot be used, with a message that says what to do."""
 

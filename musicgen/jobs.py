@@ -10,17 +10,19 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 import threading
 import time
 import traceback
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import MusicgenError
-from .paths import user_models_dir
+from .paths import data_dir, user_models_dir
 
 CorpusProgress = Callable[[int, int], None]
 
@@ -73,9 +75,35 @@ class TrainRequest:
             raise TrainingRequestError("The weight decay must be at least 0 and below 1 (e.g. 0.01).")
         if not self.lr > 0:
             raise TrainingRequestError("The learning rate must be above 0.")
-        if not NAME_PATTERN.match(self.model_name):
-            raise TrainingRequestError(f"{self.model_name!r} cannot name a model: use letters, digits, '-', "
-                                       "'_' and '.', at most 64 characters.")
+        check_model_name(self.model_name)
+
+
+def check_model_name(name: str) -> None:
+    """Raise :class:`TrainingRequestError` for a name that cannot name a model (or its files)."""
+    if not NAME_PATTERN.match(name):
+        raise TrainingRequestError(f"{name!r} cannot name a model: use letters, digits, '-', '_' and '.', "
+                                   "at most 64 characters.")
+
+
+def save_corpus_files(name: str, files: Iterable[tuple[str, bytes]]) -> Path:
+    """A user's training files (MIDI, or zips of MIDI; ``(file name, bytes)``) as one zip in the
+    data folder's ``corpora``, named after the model: the corpus a :class:`TrainRequest` can name.
+
+    Raises
+    ------
+    TrainingRequestError
+        A name that cannot name a model (and so the file).
+    """
+    check_model_name(name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for file_name, data in files:
+            archive.writestr(file_name, data)
+    folder = data_dir() / "corpora"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.zip"
+    path.write_bytes(buffer.getvalue())
+    return path
 
 
 def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | None = None,

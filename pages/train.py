@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import streamlit as st
 
 from musicgen.corpus import BUILTIN
 from musicgen.errors import MusicgenError
-from musicgen.jobs import TrainingJob, TrainRequest
+from musicgen.jobs import TrainingJob, TrainRequest, save_corpus_files
 from musicgen.midi import MidiLimits
 from musicgen.models.registry import FAMILIES
-from musicgen.paths import data_dir
 from pages.common import ensure_navigation
 
 ensure_navigation(__file__)
@@ -21,19 +17,6 @@ CORPORA = {"jsb": "Bach chorales (JSB, quick to read)", "bach": "Bach chorales (
            "folk": "Irish and European folk tunes", "upload": "My own MIDI files"}
 SIZES = {"debug": "Tiny (a sketch in a minute)", "small": "Small", "base": "Base (best, slowest)"}
 MAX_UPLOAD_FILES = 500
-
-
-def save_uploads(name: str, uploads: list) -> str:
-    """The uploaded files (MIDI, or zips of MIDI) as one zip under the data folder; returns its path."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for upload in uploads:
-            archive.writestr(upload.name, upload.getvalue())
-    folder = data_dir() / "corpora"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.zip"
-    path.write_bytes(buffer.getvalue())
-    return str(path)
 
 
 st.title("Train")
@@ -67,7 +50,7 @@ if start:
                 raise MusicgenError("Add your MIDI files first (or pick a bundled corpus).")
             if len(uploads) > MAX_UPLOAD_FILES:
                 raise MusicgenError(f"That is {len(uploads)} files: use at most {MAX_UPLOAD_FILES}.")
-            source = save_uploads(name.strip() or "my-model", uploads)
+            source = str(save_corpus_files(name.strip() or "my-model", [(u.name, u.getvalue()) for u in uploads]))
         else:
             source = corpus_choice
         request = TrainRequest(family=family, corpus=source, size=size, steps=steps, name=name.strip(),

@@ -161,7 +161,8 @@ def test_each_sampled_token_reads_the_bar_position_training_gave_it(debug_rnn) -
     fed: list[torch.Tensor] = []
     hook = debug_rnn.network.positions.register_forward_hook(lambda _m, args, _out: fed.append(args[0].clone()))
     try:
-        take = family.generate(debug_rnn.network, config, ODE, SampleParams(bars=2, n_variations=1, random_seed=5), torch.device("cpu"))[0]
+        params = SampleParams(bars=2, n_variations=1, random_seed=5)
+        take = family.generate(debug_rnn.network, config, ODE, params, torch.device("cpu"))[0]
     finally:
         hook.remove()
     primed = fed[0].numel()  # the seed, read in one call

@@ -90,3 +90,14 @@ def test_training_job_failure_is_a_message_not_a_crash(tmp_path) -> None:
                            out=tmp_path / "m")
     snapshot = TrainingJob(request).start().wait(timeout=60)
     assert snapshot.phase == "failed" and "neither a folder nor a zip" in snapshot.error
+
+
+def test_uploaded_training_files_are_kept_as_one_zip_named_after_the_model() -> None:
+    from musicgen.jobs import save_corpus_files
+
+    path = save_corpus_files("my-reels", [("a.mid", b"MThd-a"), ("more.zip", b"PK-b")])
+    assert path.name == "my-reels.zip" and path.parent.name == "corpora"
+    with zipfile.ZipFile(path) as archive:
+        assert {n: archive.read(n) for n in archive.namelist()} == {"a.mid": b"MThd-a", "more.zip": b"PK-b"}
+    with pytest.raises(TrainingRequestError, match="cannot name a model"):
+        save_corpus_files("../outside", [("a.mid", b"x")])
