@@ -134,8 +134,14 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
     corpus = load_corpus(request.corpus, progress=corpus_progress, limit=request.limit)
     if on_corpus is not None:
         on_corpus(corpus)
-    if overrides.get("key_normalized"):  # where seeds will be moved to: the training music's register
-        config = dataclasses.replace(config, register=round(mean_pitch(corpus.split("train")), 2))
+    train_pieces, valid_pieces = corpus.split("train"), corpus.split("valid")
+    if getattr(config, "key_normalized", False):
+        if request.corpus != "jsb":  # the benchmark's chorales are in C already; any other music is moved there
+            from .models.rnn import to_home_key
+
+            train_pieces, valid_pieces = [to_home_key(s) for s in train_pieces], [to_home_key(s) for s in valid_pieces]
+        # where seeds will be moved to: the training music's register
+        config = dataclasses.replace(config, register=round(mean_pitch(train_pieces), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,
                       checkpoint_every=request.eval_every, seed=request.seed, ema=request.ema,
@@ -144,7 +150,7 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
             "corpus": corpus.name + (f" (first {request.limit} source files)" if request.limit else ""),
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,
             "command": request.command}
-    return train(family, config, corpus.split("train"), corpus.split("valid"), request.out_dir, cfg,
+    return train(family, config, train_pieces, valid_pieces, request.out_dir, cfg,
                  device=request.device, progress=progress, should_stop=should_stop, resume=not request.fresh,
                  card=card)
 

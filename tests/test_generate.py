@@ -140,6 +140,17 @@ def test_a_key_normalized_model_answers_in_the_seeds_key(debug_rnn) -> None:
     assert all(t.notes[: len(seed.notes)] == seed.notes for t in takes)
 
 
+def test_training_music_for_a_key_normalized_model_is_moved_to_c() -> None:
+    from musicgen.models.rnn import RnnFamily, to_home_key
+
+    tune = ODE.transpose(7)  # G major
+    moved = to_home_key(tune)
+    assert moved.estimate_key().tonic == 0
+    assert [n.pitch for n in moved.notes] == [n.pitch + 5 for n in tune.notes]  # up a fourth, the nearer way
+    assert to_home_key(ODE).notes == ODE.notes
+    assert RnnFamily().make_config("folk").key_normalized  # the fiddle-tune model learns every tune in C
+
+
 def test_seeds_move_by_octaves_to_the_register_the_model_learned(debug_rnn) -> None:
     from dataclasses import replace
 

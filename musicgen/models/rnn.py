@@ -69,6 +69,14 @@ def home_key_shift(score: Score) -> int:
     return tonic_shift(score.estimate_key().tonic)
 
 
+def to_home_key(score: Score) -> Score:
+    """The score moved to C major or C minor (:func:`home_key_shift`); as it is if that leaves MIDI's range."""
+    try:
+        return score.transpose(home_key_shift(score))
+    except ScoreError:
+        return score
+
+
 def tonic_shift(tonic: int) -> int:
     """Semitones (-6..5) that move a key with this tonic (pitch class) to C."""
     shift = -tonic % 12
@@ -211,7 +219,7 @@ class RnnFamily(ModelFamily):
         "bach": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.3, "steps_per_beat": 2, "steps_per_bar": 12,
                  "lowest": 28, "n_pitches": 60},
         "folk": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3, "steps_per_beat": 4, "steps_per_bar": 16,
-                 "lowest": 48, "n_pitches": 52, "transpose": 5},
+                 "lowest": 48, "n_pitches": 52, "transpose": 0, "key_normalized": True},  # every tune in C
         "small": {"embed": 48, "hidden": 192, "layers": 2, "dropout": 0.3},
         "base": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.4},
         "jsb": {"embed": 64, "hidden": 256, "layers": 2, "dropout": 0.4, "weight_drop": 0.3},  # the benchmark
