@@ -11,7 +11,7 @@ STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm chromium
 PORT ?= 8501
 
-.PHONY: run test setup system-deps lint bench examples models clean
+.PHONY: run test setup system-deps lint bench examples models model-reports clean
 
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
@@ -29,8 +29,8 @@ examples: setup
 # The shipped checkpoints in assets/models, exactly as they were trained (on a 2-core
 # CPU: see each model's card.md for the time; a GPU is used when there is one).
 models: setup
-	$(PY) -m musicgen train --model rnn --corpus jsb --size base --steps 5000 --batch-size 8 --eval-every 500 \
-	  --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
+	$(PY) -m musicgen train --model rnn --corpus jsb --size jsb --weight-decay 0.1 --steps 5000 --batch-size 8 \
+	  --eval-every 500 --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
@@ -42,6 +42,14 @@ models: setup
 	  --name gan-folk --out assets/models/gan-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
 	rm -f assets/models/*/train_state.pt
+	$(MAKE) model-reports
+
+# What the Models page and the README show of each shipped model: the JSB benchmark and
+# an evaluation report (held-out continuations, two-sample test, copy checks).
+model-reports: setup
+	$(PY) -m musicgen evaluate --benchmark jsb --model rnn-jsb --json assets/models/rnn-jsb/benchmark.json
+	for m in rnn-jsb rnn-folk gan-bach gan-folk; do \
+	  $(PY) -m musicgen evaluate --model $$m --report assets/models/$$m/evaluation || exit 1; done
 
 setup: system-deps $(STAMP)
 
