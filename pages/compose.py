@@ -87,8 +87,8 @@ def copy_checks(model_name: str, takes: list, new_from: int) -> list[CopyCheck |
         copy_index_future(model_name).result(timeout=COPY_CHECK_WAIT_S)
         return [originality_of(take, model_name, start_step=new_from) for take in takes]
     except FutureTimeout:
-        return ["Copy check: still reading the music this model learned from; it shows here in a moment."] * len(
-            takes)
+        return ["Copy check: still reading the music this model learned from; "
+                "it shows here with your next click."] * len(takes)
     except MusicgenError as exc:  # e.g. a model whose training files are gone
         return [f"No copy check: {exc}"] * len(takes)
     except Exception:  # the takes are fine without it: say so, and keep the details for the server log
@@ -96,22 +96,13 @@ def copy_checks(model_name: str, takes: list, new_from: int) -> list[CopyCheck |
         return ["No copy check this time (the server log says why)."] * len(takes)
 
 
-@st.fragment(run_every=2)
-def await_copy_checks(model_name: str) -> None:
-    """Rerun the page once the model's copy index is ready, so the pending checks fill in by themselves."""
-    if copy_index_future(model_name).done():
-        st.rerun()
-
-
 def refresh_copy_checks(takes: list) -> None:
-    """Fill in the copy checks of takes made while the model's copy index was still being built."""
+    """Fill in the copy checks of takes made while the model's copy index was still being built
+    (on any later run of the page: a timer rerunning it would keep the takes' buttons busy)."""
     pending = st.session_state.get("copies_pending")
-    if not pending:
+    if not pending or not copy_index_future(pending[0]).done():
         return
     model_name, new_from = pending
-    if not copy_index_future(model_name).done():
-        await_copy_checks(model_name)
-        return
     st.session_state["takes_copies"] = copy_checks(model_name, [t[0] for t in takes], new_from)
     st.session_state["copies_pending"] = None
 

@@ -127,7 +127,7 @@ def test_home_try_it_composes_with_a_chorale() -> None:
     assert len(takes) == 4
     assert at.session_state["model"] == "rnn-jsb"
     # each take is checked against the chorales the model learned; on a fresh server the index of them is
-    # still being built, and the checks fill in on a later run of the page (the page polls every 2 s)
+    # still being built, and the checks fill in on a later run of the page
     deadline = time.monotonic() + 300
     while at.session_state["copies_pending"] and time.monotonic() < deadline:
         assert any("still reading" in c.value for c in at.caption)
