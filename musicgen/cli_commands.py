@@ -239,6 +239,8 @@ def _harmonize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.5,
                    help="default 0.5: nearest Bach's own voices in `evaluate --benchmark harmonize`")
     p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--noise", type=float, default=0.5,
+                   help="GAN models: how far the harmonizations stray from the most typical one (0-2)")
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--key-lock", help='"auto" (the melody\'s key) or a key such as "D minor"')
     p.add_argument("--out", type=Path, default=Path("harmonized"), help="folder to write into (default ./harmonized)")
@@ -251,8 +253,8 @@ def _harmonize(args: argparse.Namespace) -> int:
     from .harmonize import extract_melody, harmonize, melody_key
     from .sampling import SampleParams
 
-    params = SampleParams(temperature=args.temperature, top_p=args.top_p, n_variations=args.variations,
-                          random_seed=args.random_seed, key_lock=args.key_lock)
+    params = SampleParams(temperature=args.temperature, top_p=args.top_p, noise=args.noise,
+                          n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock)
     melody = extract_melody(load_midi(args.melody), args.track)
     model = load_model(args.model, device=args.device)
     takes = harmonize(model, melody, params)

@@ -11,7 +11,9 @@ exactly three notes below it, the k-th highest within the k-th voice's range
 (:data:`VOICE_RANGES`); where the melody rests the choir rests with it. How the
 RNN does it (the melody forced as the top note of every step, a particle filter
 that weighs each harmony by how well it leads into the melody's next notes) is in
-``models/rnn_constraints.py``.
+``models/rnn_constraints.py``; the GAN (each bar's latent inverted with the melody's
+piano-roll rows held, the voices taken greedily from the top down) in
+``models/gan_constraints.py``.
 
 On a model whose grid is coarser than the melody's (``rnn-jsb`` thinks in quarter
 notes) the model hears, on each beat, the note sounding on the beat (or the longest
@@ -199,7 +201,7 @@ def harmonize(model: LoadedModel, melody: Score, params: SampleParams | None = N
     Parameters
     ----------
     model
-        A loaded model whose family can write around fixed notes (the RNN).
+        A loaded model whose family can write around fixed notes (the RNN, the GAN).
     melody
         A score holding the tune: one voice, or the top voice (or ``track``) of a file.
     params

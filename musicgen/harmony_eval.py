@@ -225,6 +225,9 @@ def harmonize_table(models: list[object], path: str | Path = JSB_PATH, variation
                     progress: Callable[[int, int], None] | None = None) -> list[dict[str, object]]:
     """Rows of the table: Bach, each model (``generate.LoadedModel``) at each temperature, the rule, chance.
 
+    A GAN has no temperature: its rows take the same values as its noise (0: one take
+    from the latents the melody inverts to).
+
     At temperature 0 (the likeliest note every time) one take per chorale, else
     ``variations`` takes, all counted. A chorale whose soprano lies outside what
     :func:`harmonize.check_melody` accepts is left out (the JSB data moved every chorale
@@ -237,11 +240,15 @@ def harmonize_table(models: list[object], path: str | Path = JSB_PATH, variation
     data = load_jsb(path)
     wide = data_ranges(data["train"])
 
+    def knob(model: object) -> str:
+        """What a model's settings row varies: a GAN's noise (it has no temperature), else the temperature."""
+        return "noise" if model.family.name == "gan" else "temperature"
+
     def model_takes(model: object, temperature: float, voices: tuple[tuple[int, int], ...] | None = None,
                     ) -> Callable[[Score, int], list[Frames]]:
         def run(melody: Score, index: int) -> list[Frames]:
-            params = SampleParams(n_variations=variations if temperature > 0 else 1, temperature=temperature,
-                                  random_seed=index)
+            params = SampleParams(n_variations=variations if temperature > 0 else 1, random_seed=index,
+                                  **{knob(model): temperature})
             if voices is None:
                 takes = harmonize(model, melody, params)
             else:
@@ -256,8 +263,8 @@ def harmonize_table(models: list[object], path: str | Path = JSB_PATH, variation
     for model in models:
         for temperature in temperatures:
             takes = f" ({variations} takes each)" if temperature > 0 and variations > 1 else ""
-            harmonizers.append((f"{model.name}, temperature {temperature:g}{takes}", model_takes(model, temperature)))
-        harmonizers.append((f"{model.name}, temperature 0.5, the JSB data's voice ranges",
+            harmonizers.append((f"{model.name}, {knob(model)} {temperature:g}{takes}", model_takes(model, temperature)))
+        harmonizers.append((f"{model.name}, {knob(model)} 0.5, the JSB data's voice ranges",
                             model_takes(model, 0.5, wide)))
     harmonizers.append(("Rule: I/V/IV triad holding the soprano, root in the bass",
                         lambda melody, _: [triad_frames(melody)]))

@@ -9,7 +9,8 @@ rewritten, in the unlocked bars only, on the unlocked tracks. The result is as
 long as the take. For the RNN, locked bars at the start are read as a seed and the
 music continues from the first unlocked bar ("regenerate from bar k"); locked
 notes later on, and locked tracks, are held in place token by token while it
-samples.
+samples. The GAN rewrites bar by bar, each open bar following the bar before as
+rewritten, its latent inverted with the locked notes' piano-roll rows held.
 """
 
 from __future__ import annotations

@@ -265,7 +265,7 @@ if takes:
     made_by = st.session_state.get("takes_meta", {}).get("model", model_name)
     family_of = next((m.card.get("family", "rnn") for m in models if m.name == made_by), "rnn")
     request = rewrite_controls([t[0] for t in takes], "rewrite", can_harmonize(family_of),
-                               f"{made_by} is a {family_of.upper()}: only RNN models can rewrite around what you "
-                               "keep so far. Choose an RNN model and generate again.")
+                               f"{made_by} cannot rewrite around what you keep. Choose another model and "
+                               "generate again.")
     if request is not None:
         rewrite(*request)

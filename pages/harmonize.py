@@ -52,7 +52,7 @@ def settings() -> SampleParams:
     """The settings of the form, as they are now."""
     state = st.session_state
     return SampleParams(n_variations=state["h-variations"], temperature=state["h-temperature"],
-                        random_seed=int(state["h-random-seed"]))
+                        noise=state["h-noise"], random_seed=int(state["h-random-seed"]))
 
 
 st.title("Harmonize")
@@ -61,7 +61,7 @@ st.caption("Bring a tune: a model writes alto, tenor and bass under it, in the s
 
 models = [m for m in list_models() if can_harmonize(m.card.get("family", "rnn"))]
 if not models:
-    st.info("There is no model that can harmonize yet: train an RNN on the Train page (the Bach chorales suit).")
+    st.info("There is no model that can harmonize yet: train one on the Train page (the Bach chorales suit).")
     st.stop()
 
 picked = pick_seed("harmonize")
@@ -90,9 +90,12 @@ with st.form("harmonize-settings"):
     names = sorted(labels, key=lambda n: n != "rnn-jsb")  # the chorale model first
     model_name = left.selectbox("Model (style)", names, format_func=labels.get, key="h-model")
     variations = left.slider("Harmonizations", 1, MAX_VARIATIONS, 4, key="h-variations")
-    right.slider("Temperature", 0.0, 2.0, 0.5, 0.05, key="h-temperature",
+    right.slider("Temperature (RNN models)", 0.0, 2.0, 0.5, 0.05, key="h-temperature",
                  help="0 always picks the likeliest note; higher is more adventurous. "
                       "0.5 came nearest Bach's own voices in the harmonization benchmark.")
+    right.slider("Noise (GAN models)", 0.0, 2.0, 0.5, 0.05, key="h-noise",
+                 help="How far the harmonizations stray from the one the model finds most typical for your "
+                      "melody: at 0 they are all the same.")
     right.number_input("Random seed", 0, 2**31 - 1, 0, key="h-random-seed",
                        help="The same seed and settings give the same harmonizations.")
     go = st.form_submit_button("Harmonize", type="primary", disabled=melody is None)

@@ -36,3 +36,16 @@ def train_debug_rnn(out: Path, steps: int = 80, **train_kwargs) -> tuple[Corpus,
                    TrainConfig(steps=steps, batch_size=8, eval_every=20, checkpoint_every=20, warmup=10, lr=1e-2),
                    device="cpu", card={"corpus": "tiny"}, **train_kwargs)
     return corpus, result
+
+
+def train_debug_gan(out: Path, eval_every: int = 50, **config_overrides) -> object:
+    """A debug-size GAN trained for 100 steps on the tiny corpus (the checkpoint with the best
+    validation loss, judged every ``eval_every`` steps), loaded on the CPU."""
+    from musicgen.generate import load_model
+
+    corpus = tiny_corpus()
+    family = get_family("gan")
+    train(family, family.make_config("debug", **config_overrides), corpus.split("train"), corpus.split("valid"), out,
+          TrainConfig(steps=100, batch_size=16, eval_every=eval_every, checkpoint_every=eval_every, warmup=5,
+                      lr=3e-3), device="cpu", card={"corpus": "tiny"})
+    return load_model(out, device="cpu")

@@ -117,16 +117,25 @@ def test_compose_rewrites_a_take_around_the_bars_and_tracks_kept(user_model: str
     assert len(at.get("image")) == 3 and len(at.get("audio")) == 3
 
 
-def test_compose_says_a_gan_cannot_rewrite_around_kept_bars() -> None:
+def test_compose_rewrites_a_gan_take_keeping_the_locked_bar() -> None:
     at = AppTest.from_file(COMPOSE, default_timeout=120).run()
     at.radio(key="family").set_value("gan").run()
     at.selectbox(key="model").set_value("gan-folk").run()
-    at.slider(key="bars").set_value(1)
+    at.slider(key="bars").set_value(2)
     at.slider(key="variations").set_value(2)
     at.button[0].click().run()
     assert not at.exception and not at.error
-    assert "only RNN models can rewrite" in at.info[-1].value
-    assert not [b for b in at.button if b.key == "rewrite-go"]
+    first = at.session_state["takes"][0][0]
+    at.button_group(key="rewrite-0-bars").set_value([1]).run()
+    at.button(key="rewrite-go").click().run()
+    assert not at.exception and not at.error
+    rewrites = [take for take, *_ in at.session_state["takes"]]
+    assert len(rewrites) == 2
+    bar = first.steps_per_bar
+    kept = [n for n in first.notes if n.start < bar]
+    for take in rewrites:
+        assert [n for n in take.notes if n.start < bar] == kept  # bit for bit
+        assert take.length == first.length
 
 
 # ----------------------------------------------------------------- Listen
@@ -258,6 +267,22 @@ def test_harmonize_writes_voices_under_the_soprano_and_rewrites_a_part(user_mode
     rewrites = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
     bar = first.steps_per_bar
     for take in rewrites:
+        assert [n for n in take.notes if n.start < bar] == [n for n in first.notes if n.start < bar]
+        assert [n for n in take.notes if n.track == 0] == [n for n in first.notes if n.track == 0]
+
+
+def test_harmonize_with_a_gan_keeps_the_melody_and_the_kept_bar() -> None:
+    at = _harmonize("gan-bach")
+    assert not at.exception and not at.error
+    takes = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    assert len(takes) == 2
+    assert all([tr.name for tr in t.tracks] == ["Soprano", "Alto", "Tenor", "Bass"] for t in takes)
+    first = takes[0]
+    at.button_group(key="h-lock-bars").set_value([1]).run()
+    at.button(key="h-rewrite").click().run()
+    assert not at.exception and not at.error
+    bar = first.steps_per_bar
+    for take in [t for t, _, _ in at.session_state["harmonies"]["takes"]]:
         assert [n for n in take.notes if n.start < bar] == [n for n in first.notes if n.start < bar]
         assert [n for n in take.notes if n.track == 0] == [n for n in first.notes if n.track == 0]
 

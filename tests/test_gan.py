@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from enginefixtures import tiny_corpus
+from enginefixtures import tiny_corpus, train_debug_gan
 
 from musicgen.generate import generate, load_model
 from musicgen.midi import load_midi
@@ -25,13 +25,7 @@ CHORALE = load_midi(ROOT / "assets" / "examples" / "bach-chorale-bwv66.6-opening
 @pytest.fixture(scope="module")
 def debug_gan(tmp_path_factory: pytest.TempPathFactory):
     """A debug-size GAN trained for a few seconds on the tiny corpus, loaded on the CPU."""
-    corpus = tiny_corpus()
-    family = get_family("gan")
-    folder = tmp_path_factory.mktemp("models") / "gan-tiny"
-    train(family, family.make_config("debug"), corpus.split("train"), corpus.split("valid"), folder,
-          TrainConfig(steps=100, batch_size=16, eval_every=50, checkpoint_every=50, warmup=5, lr=3e-3),
-          device="cpu", card={"corpus": "tiny"})
-    return load_model(folder, device="cpu")
+    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-tiny")
 
 
 def new_notes(take: Score, seed: Score) -> list:

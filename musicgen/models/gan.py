@@ -16,7 +16,9 @@ latents are ``noise`` times a Gaussian (0: the model's most typical music). Outp
 become notes by thresholding (runs of a pitch are held notes, cut where the onset
 channel marks a re-strike), after the key lock and the polyphony limit.
 
-See ``gan_nets.py`` for the networks and ``gan_rolls.py`` for rolls and segments.
+Harmonize and lock (writing around fixed notes) invert each bar with the fixed
+notes' roll rows held: see ``gan_constraints.py``. See ``gan_nets.py`` for the
+networks and ``gan_rolls.py`` for rolls and segments.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..constraints import Plan
 from ..sampling import SampleParams
-from ..score import Score
+from ..score import Note, Score
 from .base import ModelFamily
 from .gan_nets import GanModel, steps_mask
 from .gan_rolls import cut_segments, score_to_rolls, segment_steps
@@ -217,6 +220,14 @@ class GanFamily(ModelFamily):
     def generate(self, model: nn.Module, config: GanConfig, seed: Score | None, params: SampleParams,
                  device: torch.device) -> list[Score]:
         return sample_variations(self, model, config, seed, params, device)
+
+    def sample_constrained(self, model: nn.Module, config: GanConfig, plan: Plan, params: SampleParams,
+                           device: torch.device) -> list[list[Note]]:
+        """New notes around the plan's fixed notes: bar by bar, each bar's latent inverted with the
+        fixed notes' roll rows held (``gan_constraints``)."""
+        from .gan_constraints import sample_constrained
+
+        return sample_constrained(model, config, plan, params, device)
 
 
 def _as_critic_sees(probs: torch.Tensor, how: str) -> torch.Tensor:

@@ -13,6 +13,8 @@ grouped, so every meter has a segment length.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..score import Note, Score
@@ -86,9 +88,15 @@ def join_segments(segments: np.ndarray, seg: int) -> np.ndarray:
 def octave_shift_into(score: Score, lowest: int, n_pitches: int) -> int:
     """The octave move (in semitones, -36..36) that puts the most pitched notes inside the
     window ``lowest .. lowest + n_pitches - 1``; the smallest such move on a tie."""
-    pitches = np.array([n.pitch for n in score.notes if not score.tracks[n.track].is_drum])
-    if not len(pitches):
+    return octave_shift_for([n.pitch for n in score.notes if not score.tracks[n.track].is_drum], lowest, n_pitches)
+
+
+def octave_shift_for(pitches: Sequence[int], lowest: int, n_pitches: int) -> int:
+    """The octave move (in semitones, -36..36) that puts the most of ``pitches`` inside the
+    window ``lowest .. lowest + n_pitches - 1``; the smallest such move on a tie (0 without pitches)."""
+    array = np.asarray(pitches, dtype=np.int64)
+    if not len(array):
         return 0
-    best = max(range(-3, 4), key=lambda k: (int(((pitches + 12 * k >= lowest)
-                                                   & (pitches + 12 * k < lowest + n_pitches)).sum()), -abs(k)))
+    best = max(range(-3, 4), key=lambda k: (int(((array + 12 * k >= lowest)
+                                                   & (array + 12 * k < lowest + n_pitches)).sum()), -abs(k)))
     return 12 * best
