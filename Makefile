@@ -29,7 +29,7 @@ examples: setup
 # The shipped checkpoints in assets/models, exactly as they were trained (on a 2-core
 # CPU: see each model's card.md for the time; a GPU is used when there is one).
 models: setup
-	$(PY) -m musicgen train --model rnn --corpus jsb --size jsb --weight-decay 0.1 --steps 5000 --batch-size 8 \
+	$(PY) -m musicgen train --model rnn --corpus jsb --size jsb --weight-decay 0.1 --steps 7000 --batch-size 8 \
 	  --eval-every 500 --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
