@@ -6,7 +6,7 @@ import streamlit as st
 
 from musicgen.audio import describe_renderer
 from musicgen.sampling import choose_device, describe_device
-from pages.common import DEEP_LINK, NAVIGATION_READY
+from musicgen.ui.common import DEEP_LINK, NAVIGATION_READY
 
 st.set_page_config(page_title="musicgen studio", page_icon="🎼", layout="wide")
 
@@ -21,7 +21,7 @@ pages = [
 ]
 page = st.navigation(pages)
 st.session_state[NAVIGATION_READY] = True
-deep_link = st.session_state.pop(DEEP_LINK, None)  # see pages/common.py: ensure_navigation
+deep_link = st.session_state.pop(DEEP_LINK, None)  # see musicgen/ui/common.py: ensure_navigation
 if deep_link:
     target = next((p for p in pages if p.url_path == deep_link), None)
     if target is not None and target is not page:

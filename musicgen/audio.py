@@ -175,15 +175,17 @@ def render(score: Score, options: RenderOptions | None = None,
     Raises
     ------
     SoundFontNotFound
-        Only when ``soundfont`` (or ``MUSICGEN_SOUNDFONT``) names a file that does not
-        exist: asking for a specific sound and silently getting another would mislead.
+        Only when ``soundfont`` names a file that does not exist: a caller asking for
+        a specific sound must hear about it. A missing ``MUSICGEN_SOUNDFONT`` is a
+        server's setting, not the listener's request: the built-in synth plays, and
+        ``Rendered.notice`` names the missing file.
     """
     options = options or RenderOptions()
     events = _events(score, options)
     try:
         path = find_soundfont(soundfont)
     except SoundFontNotFound as exc:
-        if soundfont or os.environ.get("MUSICGEN_SOUNDFONT"):
+        if soundfont:
             raise
         return _fallback(events, options, str(exc))
     try:

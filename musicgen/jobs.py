@@ -175,6 +175,33 @@ class JobSnapshot:
         return self.phase in ("reading", "training")
 
 
+_RUNNING: set[str] = set()  # model names being trained by a TrainingJob in this process
+_RUNNING_LOCK = threading.Lock()
+
+
+def claim_model_name(name: str, owned: Iterable[str] = ()) -> None:
+    """Check that an app user may train ``name``: every user of a server shares its models, so
+    nobody may overwrite or resume a model someone else made. ``owned``: the names this user
+    trained before (they may go on with them).
+
+    Raises
+    ------
+    TrainingRequestError
+        For the name of a shipped model, of another user's model, or of a model in training.
+    """
+    from .models.registry import list_models
+
+    check_model_name(name)
+    with _RUNNING_LOCK:
+        busy = name in _RUNNING
+    if busy:
+        raise TrainingRequestError(f"A model named {name!r} is being trained right now: pick another name.")
+    for entry in list_models():
+        if entry.name == name and (entry.shipped or name not in set(owned)):
+            whose = "a model that ships with musicgen studio" if entry.shipped else "someone's model on this server"
+            raise TrainingRequestError(f"{name!r} is {whose}: pick another name for yours.")
+
+
 @dataclass
 class TrainingJob:
     """One training run in a background thread, with progress a page can poll and a cancel button."""
@@ -192,7 +219,10 @@ class TrainingJob:
     _t0: float = field(default_factory=time.time)
 
     def start(self) -> TrainingJob:
+        """Start the run in the background; the name is held until it ends (see :func:`claim_model_name`)."""
         self.request.check()
+        with _RUNNING_LOCK:
+            _RUNNING.add(self.request.model_name)
         self._thread = threading.Thread(target=self._run, name=f"train-{self.request.model_name}", daemon=True)
         self._thread.start()
         return self
@@ -234,3 +264,5 @@ class TrainingJob:
             phase, error = "failed", f"Training stopped with an unexpected error ({type(exc).__name__}: {exc})."
         with self._lock:
             self._phase, self._error = phase, error
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self.request.model_name)

@@ -15,6 +15,7 @@ get a PrettyMIDI object.
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 from collections import defaultdict
@@ -55,6 +56,11 @@ class MidiLimits:
     max_notes: int = 50_000  # notes after pairing on/off; MUSICGEN_MIDI_MAX_NOTES
     max_minutes: float = 20.0  # playing time; MUSICGEN_MIDI_MAX_MINUTES
     max_steps: int = 100_000  # grid steps (bounds the piano roll); MUSICGEN_MIDI_MAX_STEPS
+
+    @property
+    def upload_mb(self) -> int:
+        """The file size in whole megabytes (MiB), rounded up: an upload widget's limit."""
+        return max(1, math.ceil(self.max_bytes / 2**20))
 
     @classmethod
     def from_env(cls) -> MidiLimits:

@@ -23,9 +23,17 @@ from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
 from musicgen.takes import Take, file_stem
-from pages.common import cached_model, ensure_navigation, kept_takes, pick_seed, read_seed, seed_audio, takes_audio
-from pages.lock_widget import rewrite_controls
-from pages.rating_widget import rate_take, remember_takes
+from musicgen.ui.common import (
+    cached_model,
+    ensure_navigation,
+    kept_takes,
+    pick_seed,
+    read_seed,
+    seed_audio,
+    takes_audio,
+)
+from musicgen.ui.lock_widget import rewrite_controls
+from musicgen.ui.rating_widget import rate_take, remember_takes
 
 ensure_navigation(__file__)
 
@@ -136,7 +144,7 @@ def rewrite(index: int, lock: Lock) -> None:
     st.session_state["takes_copies"] = copies
     st.session_state["copies_pending"] = None
     meta["name"] = f"{meta['name']}-{index + 1}-rewrite"
-    remember_takes(meta["model"], params, meta["name"], take, meta.get("program"))
+    remember_takes(meta["model"], params, meta["name"], take, meta.get("program"), lock)
     st.rerun()
 
 

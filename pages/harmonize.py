@@ -25,8 +25,8 @@ from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_VARIATIONS, SampleParams
 from musicgen.score import Score
 from musicgen.takes import file_stem
-from pages.common import cached_model, ensure_navigation, pick_seed, read_seed, seed_audio, takes_audio
-from pages.lock_widget import lock_controls
+from musicgen.ui.common import cached_model, ensure_navigation, pick_seed, read_seed, seed_audio, takes_audio
+from musicgen.ui.lock_widget import lock_controls
 
 ensure_navigation(__file__)
 

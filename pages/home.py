@@ -9,7 +9,7 @@ from musicgen.describe import describe
 from musicgen.examples import list_examples
 from musicgen.models.registry import list_models
 from musicgen.sampling import choose_device, describe_device
-from pages.common import ensure_navigation, pick_seed, read_seed, seed_audio
+from musicgen.ui.common import ensure_navigation, pick_seed, read_seed, seed_audio
 
 TRY_EXAMPLE, TRY_MODEL = "bach-chorale", "rnn-jsb"  # file name start, model name
 

@@ -5,37 +5,46 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from concurrent.futures import Future
 from dataclasses import asdict
+from pathlib import Path
 
 import streamlit as st
 
 from musicgen.audio import MIME_TYPES
 from musicgen.errors import MusicgenError
 from musicgen.listening.db import Answer, ListeningDBError
-from musicgen.listening.pool import ExcerptPool, pool_for
+from musicgen.listening.pool import ExcerptPool, PoolWarmup
 from musicgen.listening.quiz import CONFIDENCE, ROUNDS, SLOTS, Quiz, plan_rounds
 from musicgen.listening.report import ACCURACY_MEANING, result_rows
 from musicgen.modelcorpus import CorpusUnknown, corpus_spec
 from musicgen.models.registry import list_models
-from pages.common import cached_model, ensure_navigation
-from pages.rating_widget import listener_id, listening_db
+from musicgen.ui.common import cached_model, ensure_navigation
+from musicgen.ui.rating_widget import listener_id, listening_db
 
 ensure_navigation(__file__)
 
 POOL_SIZE = 3 * ROUNDS  # pairs made per model in the background, so that quizzes differ
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def excerpt_pool(name: str, folder: str) -> ExcerptPool:
-    """One pool of excerpt pairs per model, shared by every listener (``folder`` keys the cache)."""
-    return pool_for(cached_model(name))
+@st.cache_resource(show_spinner=False)
+def pool_warmup() -> PoolWarmup:
+    """The excerpt pools of every model, made ahead and shared by every listener."""
+    return PoolWarmup(ROUNDS)
 
 
-def start_quiz(model_name: str, folder: str) -> None:
-    """Make (or reuse) the model's pool, then plan a quiz of ten rounds over it."""
+def warm_pool(model_name: str, folder: str) -> Future[ExcerptPool]:
+    """The model's pool, started in the background as soon as the model is picked (before
+    anyone presses Start); a model retrained under the same name gets a new one."""
+    weights = Path(folder) / "model.safetensors"
+    stamp = weights.stat().st_mtime if weights.is_file() else 0.0
+    return pool_warmup().start((model_name, folder, stamp), cached_model(model_name))
+
+
+def start_quiz(model_name: str, job: Future[ExcerptPool]) -> None:
+    """Plan a quiz of ten rounds over the model's pool (waiting for it only if it is still being made)."""
     with st.spinner(f"Preparing excerpts for {model_name}: the first time, this takes a little while..."):
-        pool = excerpt_pool(model_name, folder)
-        pool.fill(ROUNDS)
+        pool = job.result()
     pool.top_up_async(max(0, POOL_SIZE - len(pool)))
     st.session_state["listen"] = {"quiz": Quiz(uuid.uuid4().hex, plan_rounds(pool.pair_ids(), secrets.randbits(32))),
                                   "model": model_name, "pool": pool, "revealed": False}
@@ -91,9 +100,12 @@ choose, start = st.columns([3, 1], vertical_alignment="bottom")
 model_name = choose.selectbox("Model", list(labels), format_func=labels.get, key="listen-model")
 in_progress = state is not None and not state["quiz"].finished
 label = "Start over" if in_progress else f"Start a round of {ROUNDS}" if state is None else f"Another round of {ROUNDS}"
+job = warm_pool(model_name, folders[model_name])
+if state is None:
+    st.caption("Excerpts ready." if job.done() else "Preparing the excerpts in the background...")
 if start.button(label, key="listen-start", type="secondary" if in_progress else "primary"):
     try:
-        start_quiz(model_name, folders[model_name])
+        start_quiz(model_name, job)
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
     except Exception:  # an unforeseen failure: a clear message here, the details in the server log

@@ -11,7 +11,7 @@ from musicgen.listening.report import ACCURACY_MEANING
 from musicgen.model_info import benchmark, evaluation_files, summary_row, training_history
 from musicgen.models.registry import list_models
 from musicgen.sampling import choose_device, describe_device
-from pages.common import ensure_navigation
+from musicgen.ui.common import ensure_navigation
 
 ensure_navigation(__file__)
 

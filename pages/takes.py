@@ -10,7 +10,7 @@ from musicgen.midi import score_to_bytes
 from musicgen.plots import piano_roll_png
 from musicgen.score import Score
 from musicgen.takes import Take, join_takes, move, takes_zip
-from pages.common import ensure_navigation, kept_takes, seed_audio
+from musicgen.ui.common import ensure_navigation, kept_takes, seed_audio
 
 ensure_navigation(__file__)
 

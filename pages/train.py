@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 import streamlit as st
 
 from musicgen.corpus import BUILTIN
 from musicgen.errors import MusicgenError
-from musicgen.jobs import TrainingJob, TrainRequest, save_corpus_files
+from musicgen.jobs import TrainingJob, TrainRequest, claim_model_name, save_corpus_files
 from musicgen.midi import MidiLimits
 from musicgen.models.registry import FAMILIES
-from pages.common import ensure_navigation
+from musicgen.ui.common import ensure_navigation
 
 ensure_navigation(__file__)
 
@@ -32,19 +34,24 @@ with st.form("train"):
     uploads = left.file_uploader(
         f"Your MIDI files (or zips of them), when you pick “My own MIDI files”: "
         f"up to {MAX_UPLOAD_FILES} files, {MidiLimits.from_env().max_bytes / 2**20:g} MB each",
-        type=["mid", "midi", "zip"], accept_multiple_files=True, key="corpus-files")
+        type=["mid", "midi", "zip"], accept_multiple_files=True, key="corpus-files",
+        max_upload_size=MidiLimits.from_env().upload_mb)
     family = right.selectbox("Kind of model", list(FAMILIES), key="train-family",
                              format_func=lambda f: f.upper())
     size = right.selectbox("Size", list(SIZES), index=1, format_func=SIZES.get, key="size")
     steps = right.slider("Training steps", 20, 5000, 300, 20, key="steps",
                          help="More steps learn more and take longer; you can stop at any time.")
-    name = right.text_input("Name of the new model", "my-model", key="train-name",
-                            help="Letters, digits, '-' and '_'. The same name again goes on where it stopped.")
+    default_name = st.session_state.setdefault("default-model-name", f"my-model-{secrets.token_hex(2)}")
+    name = right.text_input("Name of the new model", default_name, key="train-name",
+                            help="Letters, digits, '-' and '_'. Models are shared with everyone on this server: "
+                                 "a name someone has used is refused. Your own name again goes on where it stopped.")
     fresh = right.toggle("Start over (don't resume a stopped run of this name)", value=False, key="fresh")
     start = st.form_submit_button("Start training", type="primary", disabled=running)
 
 if start:
     try:
+        owned = st.session_state.setdefault("trained_names", set())
+        claim_model_name(name.strip(), owned)
         if corpus_choice == "upload":
             if not uploads:
                 raise MusicgenError("Add your MIDI files first (or pick a bundled corpus).")
@@ -58,6 +65,7 @@ if start:
                                description=f"{family.upper()} trained on {CORPORA[corpus_choice].lower()}",
                                command=f"Train page: {family} on {corpus_choice}, size {size}, {steps} steps")
         st.session_state["train_job"] = job = TrainingJob(request).start()
+        owned.add(request.model_name)
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
 

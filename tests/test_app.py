@@ -60,6 +60,36 @@ def test_seed_is_playable() -> None:
     assert not at.exception and not at.error
 
 
+def test_a_midi_without_notes_or_over_the_size_limit_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smfbytes import END, meter, smf, tempo
+
+    at = _upload(smf(tempo(100) + meter(4, 2) + END), "silence.mid")
+    assert not at.exception and "silence.mid" in at.error[0].value and "no notes" in at.error[0].value
+    monkeypatch.setenv("MUSICGEN_MIDI_MAX_MB", str(len(VALID) / 2 / 2**20))  # half this file's size
+    at = _upload(VALID, "big.mid")
+    assert not at.exception and "big.mid" in at.error[0].value and "limit" in at.error[0].value
+
+
+def test_a_missing_soundfont_plays_the_built_in_synth_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSICGEN_SOUNDFONT", "/nonexistent/studio.sf2")
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert len(at.get("audio")) == 1
+    assert any("/nonexistent/studio.sf2 does not exist" in i.value for i in at.info)
+
+
+def test_streamlit_config_keeps_errors_private_and_limits_uploads_as_the_engine_does() -> None:
+    import tomllib
+
+    from musicgen.midi import MidiLimits
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == MidiLimits().upload_mb
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["browser"]["gatherUsageStats"] is False
+
+
 COMPOSE = str(ROOT / "pages" / "compose.py")
 
 
@@ -80,6 +110,27 @@ def test_compose_generates_takes_with_rolls_audio_and_downloads(user_model: str)
     assert len(at.get("image")) == 3  # the seed and two takes
     assert len(at.get("audio")) == 3
     assert len(at.get("download_button")) == 4
+
+
+def test_compose_generates_from_an_uploaded_file(user_model: str) -> None:
+    at = _compose(user_model)
+    at.radio(key="compose-source").set_value("My own MIDI file").run()
+    at.file_uploader(key="compose-upload").set_value(("scale.mid", VALID, "audio/midi")).run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    takes = [t[0] for t in at.session_state["takes"]]
+    seed = [(n.pitch, n.start, n.duration) for n in takes[0].notes if n.track == 0]
+    assert [p for p, _, _ in seed] == [60, 62, 64, 65, 67, 69, 71, 72]  # the upload is the seed, unchanged
+    assert all(t.length == takes[0].length > 8 * 4 for t in takes)  # two bars of scale, then one new bar
+
+
+def test_compose_disables_the_rnn_controls_for_a_gan() -> None:
+    at = AppTest.from_file(COMPOSE, default_timeout=120).run()
+    at.radio(key="family").set_value("gan").run()
+    at.selectbox(key="model").set_value("gan-folk").run()
+    assert not at.exception
+    assert at.slider(key="temperature").disabled and at.slider(key="top_p").disabled
+    assert not at.slider(key="noise").disabled and not at.slider(key="density").disabled
 
 
 def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:

@@ -211,6 +211,17 @@ def test_a_named_soundfont_that_does_not_exist_is_an_error(monkeypatch: pytest.M
         find_soundfont()
 
 
+def test_a_missing_soundfont_in_the_environment_plays_the_built_in_synth_and_says_why(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSICGEN_SOUNDFONT", "/nonexistent/env.sf2")
+    rendered = render(a4())
+    assert rendered.renderer == "built-in synth"
+    assert "MUSICGEN_SOUNDFONT /nonexistent/env.sf2 does not exist" in rendered.notice
+    assert abs(peak_frequency(rendered.audio[:SR, 0].astype(np.float64)) - 440) <= 2
+    assert audio.describe_renderer() == ("built-in synth", rendered.notice.removeprefix(
+        "Playing with the simple built-in synth. "))
+
+
 def test_soundfont_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     explicit, env, system = (tmp_path / n for n in ("a.sf2", "b.sf2", "c.sf2"))
     for p in (explicit, env, system):

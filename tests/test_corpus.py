@@ -17,6 +17,7 @@ from musicgen.corpus import (
     load_builtin,
     load_midi_files,
     music21_to_score,
+    piece_meter,
     score_from_dict,
     score_to_dict,
     split_of,
@@ -99,6 +100,23 @@ def test_music21_chorale_keeps_the_four_voices_and_merges_ties() -> None:
     assert [t.name for t in score.tracks] == ["Soprano", "Alto", "Tenor", "Bass"]
     soprano = [n.pitch for n in score.notes if n.track == 0]
     assert soprano == [n.pitch.midi for n in stream.parts[0].stripTies().flatten().notes]
+
+
+def test_an_abc_tune_gets_its_written_meter_not_music21s_sixteenth() -> None:
+    from music21 import corpus
+
+    # O'Neill's #6 is written in 3/4; music21 puts a 1/16 time signature before it.
+    score = music21_to_score(corpus.parse("oneills1850/0001-0050.abc", number=6))
+    assert score.time_signature == (3, 4)
+    assert score.steps_per_bar == 12
+
+
+@pytest.mark.parametrize(("meters", "expected"), [
+    ([(1, 16), (1, 16), (3, 4)], (3, 4)), ([(1, 8), (6, 8)], (6, 8)), ([(1, 4)], (4, 4)),
+    ([(3, 8)], (3, 8)), ([(2, 2), (3, 4)], (2, 2)), ([], (4, 4)),
+])
+def test_piece_meter_skips_bars_shorter_than_three_eighths(meters, expected) -> None:
+    assert piece_meter(meters) == expected
 
 
 def test_builtin_corpus_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -137,11 +138,13 @@ def test_excerpts_come_only_from_the_benchmarks_held_out_test_split(jsb_model) -
 
 
 def test_a_built_in_corpus_is_read_only_as_far_as_needed_for_held_out_pieces_and_cached(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from musicgen import corpus
     from musicgen.corpus import split_of
     from musicgen.listening.pool import held_out_pieces
     from musicgen.modelcorpus import CorpusSpec
+
+    monkeypatch.setenv("MUSICGEN_DATA_DIR", str(tmp_path))  # no corpus read by an earlier test
 
     spec = CorpusSpec("bach", limit=60)  # as a model trained with --limit 60 would say
     pieces, exhausted = held_out_pieces(spec, 2, at_least=2)
@@ -231,6 +234,18 @@ def test_the_pool_makes_pairs_ahead_in_a_seeded_order_and_tops_up_in_the_backgro
     assert len(pool) == 7
 
 
+def test_pools_are_made_ahead_in_the_background_once_per_model(jsb_model) -> None:
+    from musicgen.listening.pool import PoolWarmup
+
+    warmup = PoolWarmup(rounds=2)
+    job = warmup.start(("jsb", 1.0), jsb_model)
+    assert warmup.start(("jsb", 1.0), jsb_model) is job  # every listener shares it
+    pool = job.result(timeout=300)
+    assert len(pool) >= 2 and all(pool.pair(i).human_audio for i in pool.pair_ids())
+    assert warmup.start(("jsb", 2.0), jsb_model) is not job  # retrained weights: a new pool
+    warmup.start(("jsb", 2.0), jsb_model).result(timeout=300)
+
+
 def test_a_pool_that_runs_out_of_pieces_reads_more_of_the_corpus_in_the_background(jsb_model) -> None:
     from musicgen.listening.pool import ExcerptPool, ListeningSetup, corpus_of, held_out_pieces
 
@@ -297,6 +312,31 @@ def test_a_rated_take_can_be_regenerated_from_the_database(jsb_model, jsb_folder
     assert stored.notes == seed.notes
     again = regenerate(row, device="cpu")
     assert again.notes == takes[1].notes and again.notes != takes[0].notes
+
+
+def test_a_rated_rewrite_is_made_again_with_the_bars_it_kept(jsb_model, jsb_folder: Path, tmp_path: Path) -> None:
+    from musicgen.benchmark import load_jsb
+    from musicgen.generate import generate
+    from musicgen.listening.ratings import UPLOADED, ModelChanged, make_rating, regenerate, weights_sha256
+    from musicgen.lock import Lock
+    from musicgen.midi import load_midi, score_to_bytes
+    from musicgen.sampling import SampleParams
+
+    seed = load_midi(score_to_bytes(load_jsb()["test"][1].crop(0, 8)))
+    params = SampleParams(bars=2, n_variations=2, random_seed=5)
+    take = generate(jsb_model, seed, params)[0]
+    lock = Lock(bars=(1, 3))
+    rewrites = generate(jsb_model, take, params, lock=lock)
+    db = ListeningDB(tmp_path / "l.sqlite3")
+    sha = weights_sha256(str(jsb_folder))
+    db.add_rating(make_rating(uuid.uuid4().hex, "gen-2/1", str(jsb_folder), 5, 1, params, "Maria Smith's tune.mid",
+                              take, lock=lock, model_sha256=sha))
+    [row] = db.rows("ratings")
+    assert row["seed_name"] == UPLOADED  # a file name may hold a person's name
+    assert json.loads(row["lock"]) == {"bars": [1, 3], "tracks": []} and row["model_sha256"] == sha
+    assert regenerate(row, device="cpu").notes == rewrites[1].notes
+    with pytest.raises(ModelChanged, match="retrained"):
+        regenerate({**row, "model_sha256": "0" * 64}, device="cpu")
 
 
 # ----------------------------------------------------------------- the report

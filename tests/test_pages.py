@@ -4,6 +4,7 @@ and two sessions composing at the same time."""
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 import time
 import zipfile
@@ -100,6 +101,22 @@ def test_train_page_trains_a_model_that_compose_then_offers() -> None:
     at.run()
     assert "page-trained" in at.success[0].value
     assert "page-trained" in [m.name for m in list_models()]
+
+
+def test_train_page_refuses_a_name_someone_else_or_musicgen_uses() -> None:
+    from musicgen.paths import user_models_dir
+
+    (user_models_dir() / "someone-elses").mkdir(parents=True, exist_ok=True)
+    (user_models_dir() / "someone-elses" / "config.json").write_text("{}")
+    at = _page("train").run()
+    assert at.text_input(key="train-name").value.startswith("my-model-")  # each session its own default
+    for taken, says in (("rnn-jsb", "ships with musicgen studio"), ("someone-elses", "someone's model")):
+        at.selectbox(key="corpus").set_value("jsb")
+        at.text_input(key="train-name").set_value(taken)
+        at.button[0].click().run()
+        assert not at.exception and "train_job" not in at.session_state
+        assert says in at.error[0].value
+    shutil.rmtree(user_models_dir() / "someone-elses")
 
 
 def test_train_page_without_uploads_asks_for_files() -> None:

@@ -93,6 +93,19 @@ def test_migrating_a_version_1_file_keeps_its_answers_and_adds_ratings(tmp_path:
     assert ListeningDB(path).version == SCHEMA_VERSION  # opening again changes nothing
 
 
+def test_migrating_a_version_2_file_keeps_its_ratings_and_adds_lock_and_weights(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        assert migrate(conn, target=2) == 2
+        conn.execute("INSERT INTO ratings (created_at, session_id, take_id, model, stars, take, random_seed, params, "
+                     "seed_name, seed_sha256, seed_midi) VALUES ('2026-01-01T00:00:00+00:00', ?, 'g/0', 'rnn-jsb', "
+                     "4, 0, 3, '{}', 'x.mid', ?, x'00')", (uuid.uuid4().hex, "0" * 64))
+    db = ListeningDB(path)
+    assert db.version == SCHEMA_VERSION == 3
+    [old] = db.rows("ratings")
+    assert (old["stars"], old["lock"], old["model_sha256"]) == (4, None, None)
+
+
 def test_a_file_from_a_newer_musicgen_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite3"
     with sqlite3.connect(path) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 
 import pytest
@@ -90,6 +91,28 @@ def test_training_job_failure_is_a_message_not_a_crash(tmp_path) -> None:
                            out=tmp_path / "m")
     snapshot = TrainingJob(request).start().wait(timeout=60)
     assert snapshot.phase == "failed" and "neither a folder nor a zip" in snapshot.error
+
+
+def test_a_model_name_is_claimed_by_one_user_and_held_while_it_trains(tmp_path) -> None:
+    from musicgen.jobs import claim_model_name
+    from musicgen.paths import user_models_dir
+
+    with pytest.raises(TrainingRequestError, match="ships with"):
+        claim_model_name("gan-folk")
+    (user_models_dir() / "claimed").mkdir(parents=True)
+    (user_models_dir() / "claimed" / "config.json").write_text("{}")
+    with pytest.raises(TrainingRequestError, match="someone's model"):
+        claim_model_name("claimed")
+    claim_model_name("claimed", owned={"claimed"})  # its maker may go on with it
+    shutil.rmtree(user_models_dir() / "claimed")
+    job = TrainingJob(TrainRequest(family="rnn", corpus="jsb", size="debug", steps=10_000, batch_size=4,
+                                   out=tmp_path / "m", name="busy-name"))
+    job.start()
+    with pytest.raises(TrainingRequestError, match="being trained right now"):
+        claim_model_name("busy-name", owned={"busy-name"})
+    job.cancel()
+    job.wait(timeout=300)
+    claim_model_name("busy-name")  # free again once the run has ended
 
 
 def test_uploaded_training_files_are_kept_as_one_zip_named_after_the_model() -> None:

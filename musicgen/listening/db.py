@@ -88,6 +88,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX answers_by_model ON answers (model)",
         "CREATE INDEX ratings_by_model ON ratings (model)",
     ),
+    (  # 3: what a rewritten take kept, and which weights made the take
+        "ALTER TABLE ratings ADD COLUMN lock TEXT",  # JSON {"bars": [...], "tracks": [...]}; NULL: a plain generation
+        "ALTER TABLE ratings ADD COLUMN model_sha256 TEXT",  # of model.safetensors; NULL: not known
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -154,6 +158,8 @@ class Rating:
     seed_midi: bytes
     program: int | None = None
     comment: str | None = None
+    lock: dict | None = None  # a rewrite: the bars and tracks kept of the take stored as the seed
+    model_sha256: str | None = None  # the weights that made the take
 
     def __post_init__(self) -> None:
         _check_session(self.session_id)
@@ -274,7 +280,7 @@ class ListeningDB:
         """Store a rating; rating the same take again in the same session replaces it."""
         row = {f.name: getattr(rating, f.name) for f in fields(rating)}
         row.update(params=json.dumps(rating.params, sort_keys=True), random_seed=rating.params["random_seed"],
-                   created_at=_now())
+                   lock=None if rating.lock is None else json.dumps(rating.lock, sort_keys=True), created_at=_now())
         update = ", ".join(f"{c} = excluded.{c}" for c in ("stars", "comment", "created_at"))
         return self._insert("ratings", row, f"ON CONFLICT (session_id, take_id) DO UPDATE SET {update}")
 

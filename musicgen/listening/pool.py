@@ -20,7 +20,8 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -293,6 +294,34 @@ class ExcerptPool:
         """Stop topping up after the pair being made (called at exit)."""
         self._stop.set()
         self.wait(30)
+
+
+class PoolWarmup:
+    """Pools made ahead, in a background thread, before anyone asks for a quiz.
+
+    :meth:`start` returns at once with the pool's future (one per ``key``: a model
+    and the date of its weights); the pool is made with ``rounds`` pairs ready.
+    Listeners share the pools; a failure (e.g. :class:`ListeningUnavailable`) is
+    kept in the future and raised by ``result()``.
+    """
+
+    def __init__(self, rounds: int = ROUNDS) -> None:
+        self.rounds = rounds
+        self._lock = threading.Lock()
+        self._jobs: dict[Hashable, Future[ExcerptPool]] = {}
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="excerpt-warmup")
+
+    def start(self, key: Hashable, model: LoadedModel) -> Future[ExcerptPool]:
+        """The future pool of ``model``; the first call for ``key`` starts making it."""
+        with self._lock:
+            if key not in self._jobs:
+                self._jobs[key] = self._workers.submit(self._make, model)
+            return self._jobs[key]
+
+    def _make(self, model: LoadedModel) -> ExcerptPool:
+        pool = pool_for(model, rounds=self.rounds)
+        pool.fill(self.rounds, parallel=False)  # one core: the app's own requests keep the other
+        return pool
 
 
 def pool_for(model: LoadedModel, setup: ListeningSetup | None = None, rounds: int = ROUNDS,

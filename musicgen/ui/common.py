@@ -86,7 +86,7 @@ def pick_seed(key: str) -> tuple[str, bytes] | None:
         name = st.selectbox("Example", list(examples), key=f"{key}-example")
         return (name, examples[name].read_bytes()) if name else None
     upload = st.file_uploader(f"MIDI file (.mid, up to {limits.max_bytes / 2**20:g} MB)", type=["mid", "midi"],
-                              key=f"{key}-upload")
+                              key=f"{key}-upload", max_upload_size=limits.upload_mb)
     return (upload.name, upload.getvalue()) if upload is not None else None
 
 

@@ -8,6 +8,7 @@ import uuid
 import streamlit as st
 
 from musicgen.listening.db import MAX_COMMENT, ListeningDB, ListeningDBError, default_path
+from musicgen.lock import Lock
 from musicgen.sampling import SampleParams
 from musicgen.score import Score
 
@@ -32,15 +33,19 @@ def listening_db(warn: bool = True) -> ListeningDB | None:
         return None
 
 
-def remember_takes(model: str, params: SampleParams, seed_name: str, seed: Score, program: int | None) -> None:
-    """What made the current takes, so that a rating records it (call once per generation)."""
+def remember_takes(model: str, params: SampleParams, seed_name: str, seed: Score, program: int | None,
+                   lock: Lock | None = None) -> None:
+    """What made the current takes, so that a rating records it (call once per generation).
+
+    ``lock``: the takes rewrite ``seed`` (a take), keeping these bars and tracks.
+    """
     st.session_state["rating_context"] = {"generation": uuid.uuid4().hex, "model": model, "params": params,
-                                          "seed_name": seed_name, "seed": seed, "program": program}
+                                          "seed_name": seed_name, "seed": seed, "program": program, "lock": lock}
 
 
 def _save(index: int, key: str) -> None:
     """Store the rating of take ``index`` (a button callback)."""
-    from musicgen.listening.ratings import make_rating
+    from musicgen.listening.ratings import make_rating, weights_sha256
 
     notes = st.session_state.setdefault("rating_notes", {})
     stars = st.session_state.get(f"{key}-stars")
@@ -55,7 +60,8 @@ def _save(index: int, key: str) -> None:
     try:
         db.add_rating(make_rating(listener_id(), f"{context['generation']}/{index}", context["model"], stars + 1,
                                   index, context["params"], context["seed_name"], context["seed"],
-                                  context["program"], st.session_state.get(f"{key}-comment")))
+                                  context["program"], st.session_state.get(f"{key}-comment"),
+                                  context.get("lock"), weights_sha256(context["model"])))
     except ListeningDBError as exc:
         notes[key] = f"Not saved: {exc}"
         return
