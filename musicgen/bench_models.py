@@ -25,14 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import BROWSER_FORMAT, RenderOptions, encode, render_many
 from .bench import BenchSettings, SuiteOutput, check, result, time_cases
 from .generate import LoadedModel, generate, load_model
-from .midi import load_midi, score_to_bytes
+from .midi import load_midi
 from .models.registry import list_models
-from .plots import piano_roll_png
 from .sampling import SampleParams, choose_device
 from .score import Score
+from .takes import ShownTake, show_takes
 
 # The Compose page's defaults (temperature and top-p sliders).
 APP_DEFAULTS = {"temperature": 1.0, "top_p": 0.95}
@@ -140,40 +139,28 @@ def device_agreement(name: str, model: LoadedModel, seed: Score, bars: int, take
 class Request:
     """What the Compose page makes of one request."""
 
-    takes: list[Score]
-    audio: list[tuple[bytes, bytes]]  # browser format and WAV, per take
-    rolls: list[bytes]  # PNG per take
-    midi: list[bytes]  # per take
+    takes: list[ShownTake]  # each with its audio (browser format and WAV), piano-roll PNG and MIDI
 
 
-STAGES = ("read seed", "generate", "audio", "piano rolls", "MIDI")
+STAGES = ("read seed", "generate", "piano rolls", "MIDI", "audio")
 
 
 def serve_request(model: LoadedModel, seed_bytes: bytes, params: SampleParams,
                   stage_times: dict[str, float] | None = None) -> Request:
-    """The Compose page's work for one request, in its order (``pages/compose.py``).
+    """The Compose page's work for one request, as it does it (``pages/compose.py``).
 
-    When ``stage_times`` is given, each stage's wall time is written into it.
+    When ``stage_times`` is given, each stage's wall time is written into it; the
+    audio renders while the piano rolls are drawn (:func:`musicgen.takes.show_takes`),
+    so its figure is the wait for it after them.
     """
-    clock = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        if stage_times is not None:
-            stage_times[stage] = now - clock[0]
-        clock[0] = now
-
+    times = stage_times if stage_times is not None else {}
+    start = time.perf_counter()
     seed = load_midi(seed_bytes)
-    lap("read seed")
+    times["read seed"] = time.perf_counter() - start
+    start = time.perf_counter()
     takes = generate(model, seed, params)
-    lap("generate")
-    audio = [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in render_many(takes, RenderOptions())]
-    lap("audio")
-    rolls = [piano_roll_png(t, len(seed.tracks), f"Take {i + 1}") for i, t in enumerate(takes)]
-    lap("piano rolls")
-    midi = [score_to_bytes(t) for t in takes]
-    lap("MIDI")
-    return Request(takes, audio, rolls, midi)
+    times["generate"] = time.perf_counter() - start
+    return Request(show_takes(takes, len(seed.tracks), stage_times=times))
 
 
 def suite_request(settings: BenchSettings) -> SuiteOutput:

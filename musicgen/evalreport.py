@@ -20,6 +20,8 @@ matplotlib.use("Agg")  # no display: figures are written to PNG files
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import metrics
+from .noise_ladder import ladder_table
 from .paths import SHIPPED_MODELS, data_dir
 
 GENERATED_COLOUR, REAL_COLOUR = "#3d6b9e", "#8a8f98"
@@ -95,6 +97,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"copies of {report['originality']['flag_bars']:g}+ bars from the training pieces: {_pct(og['flag_rate'])} of "
         f"continuations (target < {_pct(t['copy_rate']['bound'])}): {_met(t['copy_rate']['met'])}; "
         f"real held-out continuations: {_pct(orl['flag_rate'])}",
+        *([f"noise: the new bars' distance from the seed's grows with noise: {_met(t['noise']['met'])} "
+           f"({_f(t['noise']['at_zero'], 3)} at noise 0, against {_f(t['noise']['real'], 3)} for the real "
+           "continuation)"] if "noise" in t else []),
     ]
 
 
@@ -117,7 +122,7 @@ def bar_table(report: dict[str, Any]) -> list[str]:
     b = report["bar_metrics"]
     lines = [f"| bar metric | generated ({int(b['generated']['bars'])} bars) | held-out real "
              f"({int(b['real']['bars'])} bars) | relative difference |", "|---|---|---|---|"]
-    for key in ("empty_bar_rate", "used_pitch_classes_per_bar", "qualified_note_rate", "polyphony"):
+    for key in (k for k in metrics.BAR_METRICS if k in b["generated"]):  # older reports lack the newer ones
         rel = b["relative_difference"][key]
         diff = f"{100 * rel:+.1f}%" if rel is not None and math.isfinite(rel) else (
             f"n/a (real is 0; generated {_f(b['generated'][key], 3)})")
@@ -162,6 +167,11 @@ def markdown(report: dict[str, Any]) -> str:
            + ", ".join(f"{name} {w:+.2f}" for name, w in giveaways(report)) + ".", "",
            "![two-sample](two_sample.png)", "",
            "## MuseGAN bar metrics", "", *bar_table(report), "",
+           *(["## Noise", "", "Each GAN variation draws its new bars from the latents of the seed's bars plus "
+              "noise. Jaccard distance of piano-roll cells (0: the same bar, 1: nothing in common) of each new bar "
+              f"from the seed bar it varies, and between variations; {report['noise_ladder']['seeds']} seeds, "
+              f"{report['noise_ladder']['variations']} variations each.", "", *ladder_table(report["noise_ladder"]),
+              ""] if "noise_ladder" in report else []),
            "## Originality", "",
            f"Longest passage of each continuation's top voice whose intervals and rhythm occur in a training "
            f"piece (transpositions count); {report['originality']['flag_bars']:g} bars or more is flagged. "

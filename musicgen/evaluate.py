@@ -12,7 +12,7 @@ For a model (any family, through :func:`musicgen.generate.generate`):
    area per feature (Yang & Lerch 2018), and a classifier two-sample test with the
    real-vs-real split as its noise floor (:mod:`musicgen.twosample`);
 4. MuseGAN's bar metrics over every generated bar against every bar of the
-   held-out pieces;
+   held-out pieces, and for a GAN its noise ladder (:mod:`musicgen.noise_ladder`);
 5. originality: the longest passage of each continuation copied from the training
    pieces (:mod:`musicgen.originality`), and the same for the real continuations
    as a baseline.
@@ -35,6 +35,7 @@ from . import metrics
 from .corpus import Corpus
 from .errors import MusicgenError
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
+from .noise_ladder import noise_ladder
 from .originality import FLAG_BARS, CopyIndex, copy_index
 from .score import Score
 from .twosample import TwoSampleResult, classifier_two_sample_test, overlapping_area, relative_overlap
@@ -261,6 +262,8 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
         "originality": {"flag_bars": FLAG_BARS, "generated": _copies(index, checked),
                         "real": _copies(index, originals)},
     }
+    if model.family.name == "gan":
+        report["noise_ladder"] = noise_ladder(model, seeds, settings)
     report["targets"] = targets(report)
     report["seconds"] = round(time.perf_counter() - began, 1)
     return report
@@ -299,4 +302,7 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
     return {"overlap": {"bound": TARGET_OVERLAP, "min": min(overlaps.values()), "failing": failing,
                         "met": not failing},
             "two_sample": {"bound": bound, "accuracy": accuracy, "met": accuracy <= bound},
-            "copy_rate": {"bound": TARGET_COPY_RATE, "rate": rate, "met": rate < TARGET_COPY_RATE}}
+            "copy_rate": {"bound": TARGET_COPY_RATE, "rate": rate, "met": rate < TARGET_COPY_RATE},
+            **({"noise": {"at_zero": ladder["levels"][0]["from_seed"], "real": ladder["real_from_seed"],
+                          "met": ladder["grows"] and ladder["closest_at_zero"]}}
+               if (ladder := report.get("noise_ladder")) else {})}

@@ -39,7 +39,8 @@ from .score import Note, Score
 
 __all__ = [
     "BAR_METRICS", "FEATURES", "Feature", "average_interval", "bar_metrics", "empty_bar_rate",
-    "empty_beat_rate", "feature_vector", "groove_consistency", "mean_note_length", "mean_pitch",
+    "empty_beat_rate", "feature_vector", "groove_consistency", "in_scale_cells", "in_scale_rate", "mean_note_length",
+    "mean_pitch",
     "n_pitch_classes_used", "n_pitches_used", "note_density", "note_length_histogram",
     "pitch_class_entropy", "pitch_class_transition_matrix", "pitch_range", "polyphony",
     "qualified_note_rate", "scale_consistency", "top_voice", "used_pitch_classes_per_bar",
@@ -185,6 +186,37 @@ def qualified_note_rate(score: Score, min_steps: int | None = None) -> float:
     return sum(n.duration >= min_steps for n in notes) / len(notes)
 
 
+IN_SCALE_BARS = 8  # the stretch of music one scale is fitted to (a phrase; the evaluation's continuations)
+
+
+def in_scale_cells(score: Score, window_bars: int = IN_SCALE_BARS) -> tuple[int, int]:
+    """``(in scale, sounding)``: piano-roll cells (a pitch sounding at a step) in the major or
+    natural-minor scale that holds the most of each ``window_bars``-bar stretch, and all of them.
+
+    The counts behind :func:`in_scale_rate`, so that rates pool over pieces exactly.
+    """
+    roll = _pitched_roll(score)
+    inside = total = 0
+    for stretch in _chunks(roll, max(1, window_bars * score.steps_per_bar)):
+        per_class = np.bincount(np.arange(128) % 12, weights=stretch.sum(axis=0), minlength=12)
+        inside += int(max(sum(per_class[(tonic + s) % 12] for s in _DIATONIC) for tonic in range(12)))
+        total += int(per_class.sum())
+    return inside, total
+
+
+def in_scale_rate(score: Score, window_bars: int = IN_SCALE_BARS) -> float:
+    """The share of sounding piano-roll cells in the best-fitting major or minor scale (0..1).
+
+    Pypianoroll's ``in_scale_rate`` (used to evaluate MuseGAN-style models: the share
+    of active piano-roll entries in a given scale), with the scale chosen per
+    ``window_bars``-bar stretch as the one holding most of it, so that a piece that
+    changes key is judged phrase by phrase and pieces of any length compare fairly.
+    Unlike :func:`scale_consistency` it weighs each note by how long it sounds.
+    """
+    inside, total = in_scale_cells(score, window_bars)
+    return inside / total if total else NAN
+
+
 def groove_consistency(score: Score) -> float:
     """1 minus the mean Hamming distance between the onset patterns of neighbouring bars.
 
@@ -308,18 +340,20 @@ def feature_vector(score: Score, features: Iterable[Feature] = FEATURES) -> np.n
 
 
 # MuseGAN's bar metrics and what each is pooled over (see bar_metrics).
-BAR_METRICS = ("empty_bar_rate", "used_pitch_classes_per_bar", "qualified_note_rate", "polyphony")
+BAR_METRICS = ("empty_bar_rate", "used_pitch_classes_per_bar", "qualified_note_rate", "polyphony",
+               "in_scale_rate")
 
 
 def bar_metrics(scores: Iterable[Score]) -> dict[str, float]:
     """MuseGAN's bar metrics pooled over every bar of some pieces, and the counts behind them.
 
     EB is the share of all bars that are empty, UPC the mean over all non-empty
-    bars, QN the share of all notes, polyphony the mean over all sounding steps:
-    the same as computing each metric on one long piece made of these, whatever
-    their meters. Keys: :data:`BAR_METRICS`, ``"bars"`` and ``"notes"``.
+    bars, QN the share of all notes, polyphony the mean over all sounding steps,
+    the in-scale rate the share of all sounding cells (each piece's scales fitted
+    per 8-bar stretch, :func:`in_scale_cells`): the same as computing each metric
+    on one long piece made of these, whatever their meters. Keys: :data:`BAR_METRICS`, ``"bars"`` and ``"notes"``.
     """
-    bars = full = notes = sounding = 0
+    bars = full = notes = sounding = in_scale = cells = 0
     upc = qn = poly = 0.0
     for s in scores:
         roll = _pitched_roll(s)
@@ -331,8 +365,11 @@ def bar_metrics(scores: Iterable[Score]) -> dict[str, float]:
         upc += used_pitch_classes_per_bar(s) * n_full if n_full else 0.0
         qn += qualified_note_rate(s) * n_notes if n_notes else 0.0
         poly += polyphony(s) * n_sounding if n_sounding else 0.0
+        inside, total = in_scale_cells(s)
+        in_scale, cells = in_scale + inside, cells + total
     return {"empty_bar_rate": (bars - full) / bars if bars else NAN,
             "used_pitch_classes_per_bar": upc / full if full else NAN,
             "qualified_note_rate": qn / notes if notes else NAN,
             "polyphony": poly / sounding if sounding else NAN,
+            "in_scale_rate": in_scale / cells if cells else NAN,
             "bars": float(bars), "notes": float(notes)}

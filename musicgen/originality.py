@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .corpus import Corpus
+from .errors import MusicgenError
 from .metrics import top_voice
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
 from .paths import data_dir
@@ -273,3 +274,49 @@ def warm_copy_index(model: str) -> None:
     """Build a model's copy index and its cache on disk, returning nothing (for a worker process:
     an app builds it there, away from the server's threads, then loads the cache in a second)."""
     copy_index(model)
+
+
+def build_in_subprocess(model: str, timeout: float = 1800.0) -> None:
+    """Build a model's copy index on disk in a process of its own (``python -m musicgen.originality``).
+
+    A plain entry point: a multiprocessing worker would import the parent's main
+    module again, which in a Streamlit server is a page. The process ends itself
+    when this one ends (see :func:`_exit_with_parent`), so a stopped server leaves
+    nothing reading corpora behind.
+
+    Raises
+    ------
+    OriginalityError
+        When the build fails; the message has the worker's last line.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "musicgen.originality", model, str(os.getpid())],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise OriginalityError(f"Reading the training music of {model} failed ({last}).")
+
+
+class OriginalityError(MusicgenError):
+    """The copy index of a model could not be built."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process within a second of ``parent`` ending (it is then reparented)."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+if __name__ == "__main__":  # python -m musicgen.originality MODEL PARENT_PID (see build_in_subprocess)
+    import sys
+
+    _exit_with_parent(int(sys.argv[2]))
+    warm_copy_index(sys.argv[1])

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import MusicgenError
 from .midi import score_to_bytes
-from .score import Score
+from .score import Note, Score
 
 
 class TakesError(MusicgenError):
@@ -35,6 +37,55 @@ class Take:
     @property
     def midi(self) -> bytes:
         return score_to_bytes(self.score)
+
+
+class ShownTake(NamedTuple):
+    """A take as the Compose page shows and serves it."""
+
+    score: Score
+    sound: bytes  # browser audio (``audio.BROWSER_FORMAT``)
+    wav: bytes
+    first_new: int  # tracks from here on are the model's (drawn in the new colour)
+    png: bytes  # its piano roll
+    midi: bytes
+
+
+def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,
+               locked: Collection[Note] | None = None,
+               stage_times: dict[str, float] | None = None) -> list[ShownTake]:
+    """Audio, piano rolls and MIDI for each take, as Compose shows them.
+
+    The audio renders in a background thread (FluidSynth computes without the GIL)
+    while this one draws the piano rolls and writes the MIDI files, so the two
+    share the cores. ``stage_times``, when given, gets each stage's seconds:
+    ``"piano rolls"``, ``"MIDI"`` (this thread) and ``"audio"`` (the wait for it
+    after them).
+    """
+    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_many
+    from .plots import piano_roll_png
+
+    def audio() -> list[tuple[bytes, bytes]]:
+        rendered = render_many(list(takes), RenderOptions(program=program))
+        return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
+
+    clock = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        if stage_times is not None:
+            stage_times[stage] = now - clock[0]
+        clock[0] = now
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="take-audio") as worker:
+        sounds = worker.submit(audio)
+        pngs = [piano_roll_png(t, first_new, f"Take {i + 1}", locked=locked) for i, t in enumerate(takes)]
+        lap("piano rolls")
+        midi = [score_to_bytes(t) for t in takes]
+        lap("MIDI")
+        played = sounds.result()
+        lap("audio")
+    return [ShownTake(t, sound, wav, first_new, png, m)
+            for t, (sound, wav), png, m in zip(takes, played, pngs, midi, strict=True)]
 
 
 def move(items: Sequence[Any], index: int, offset: int) -> list[Any]:

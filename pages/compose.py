@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
 
@@ -18,11 +17,11 @@ from musicgen.harmonize import can_harmonize
 from musicgen.lock import Lock, locked_notes
 from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
-from musicgen.originality import CopyCheck, copy_index, originality_of, ready_copy_index, warm_copy_index
+from musicgen.originality import CopyCheck, build_in_subprocess, copy_index, originality_of, ready_copy_index
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
 from musicgen.score import PITCH_CLASS_NAMES
-from musicgen.takes import Take, file_stem
+from musicgen.takes import Take, file_stem, show_takes
 from musicgen.ui.common import (
     cached_model,
     ensure_navigation,
@@ -30,7 +29,6 @@ from musicgen.ui.common import (
     pick_seed,
     read_seed,
     seed_audio,
-    takes_audio,
 )
 from musicgen.ui.lock_widget import rewrite_controls
 from musicgen.ui.rating_widget import rate_take, remember_takes
@@ -52,7 +50,8 @@ def keep_take(index: int) -> None:
 
 def save_take(index: int) -> None:
     """Put a take on the Takes page."""
-    take, _, _, first_new = st.session_state["takes"][index]
+    shown = st.session_state["takes"][index]
+    take, first_new = shown.score, shown.first_new
     meta = st.session_state.get("takes_meta", {})
     kept = kept_takes()
     name = f"{meta.get('name', 'take')}-{index + 1}"
@@ -77,9 +76,8 @@ def copy_index_future(model_name: str) -> Future:
     def build() -> None:
         try:
             index = ready_copy_index(model_name)  # cached on disk by an earlier build: loads in milliseconds
-            if index is None:  # read the corpus in a worker process (music21 would hold the server's threads)
-                with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    pool.submit(warm_copy_index, model_name).result()
+            if index is None:  # read the corpus in a process of its own (music21 would hold the server's threads)
+                build_in_subprocess(model_name)
                 index = copy_index(model_name)
             future.set_result(index)
         except Exception as exc:  # kept for the request that asks: it shows why there is no check
@@ -127,7 +125,7 @@ def rewrite(index: int, lock: Lock) -> None:
 
             rewrites = generate(cached_model(meta["model"]), take, params, lock=lock)
             status.update(label="Playing the takes through the synth...")
-            audio = takes_audio(rewrites, meta.get("program"), None)
+            shown = show_takes(rewrites, 0, meta.get("program"), locked=locked_notes(take, lock))
             open_bars = [b for b in range(1, take.n_bars + 1) if b not in lock.bars]
             copies = copy_checks(meta["model"], rewrites, (open_bars[0] - 1) * take.steps_per_bar)
             status.update(label=f"{len(rewrites)} rewrites ready", state="complete")
@@ -139,7 +137,7 @@ def rewrite(index: int, lock: Lock) -> None:
         st.error("Something went wrong while rewriting. Try keeping other bars or tracks; "
                  "if it happens again, the server log has the details.", icon="⚠️")
         return
-    st.session_state["takes"] = [(t, sound, wav, 0) for t, (sound, wav) in zip(rewrites, audio, strict=True)]
+    st.session_state["takes"] = shown
     st.session_state["takes_locked"] = locked_notes(take, lock)
     st.session_state["takes_copies"] = copies
     st.session_state["copies_pending"] = None
@@ -225,12 +223,11 @@ if go and seed is not None:
             takes = [replace(t, bpm=float(tempo)) for t in generate(model, seed, params)]
             status.update(label="Playing the takes through the synth...")
             program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
-            audio = takes_audio(takes, program, None)
+            shown = show_takes(takes, len(seed.tracks), program)
             status.update(label="Checking the takes against the training music...")
             copies = copy_checks(model_name, takes, seed.padded_to_bar().length)
             status.update(label=f"{len(takes)} takes ready", state="complete")
-        st.session_state["takes"] = [(take, sound, wav, len(seed.tracks)) for take, (sound, wav) in zip(
-            takes, audio, strict=True)]
+        st.session_state["takes"] = shown
         st.session_state["takes_copies"] = copies
         pending = not copy_index_future(model_name).done()
         st.session_state["copies_pending"] = (model_name, seed.padded_to_bar().length) if pending else None
@@ -253,16 +250,15 @@ if takes:
     base = st.session_state.get("takes_meta", {}).get("name", "take")
     for row in range(0, len(takes), 2):
         for column, index in zip(st.columns(2), range(row, min(row + 2, len(takes))), strict=False):
-            take, sound, wav, first_new = takes[index]
+            shown = takes[index]
             with column, st.container(border=True):
-                st.image(piano_roll_png(take, first_new, f"Take {index + 1}",
-                                        locked=st.session_state.get("takes_locked")))
-                st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+                st.image(shown.png)  # drawn once, when the take was made
+                st.audio(shown.sound, format=MIME_TYPES[BROWSER_FORMAT])
                 show_copy_check(st.session_state.get("takes_copies", [None] * len(takes))[index])
                 a, b, c, d = st.columns(4)
-                a.download_button("MIDI", score_to_bytes(take), f"{base}-{index + 1}.mid", "audio/midi",
+                a.download_button("MIDI", shown.midi, f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}", icon=":material/download:")
-                b.download_button("WAV", wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}",
+                b.download_button("WAV", shown.wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}",
                                   icon=":material/download:")
                 c.button("Keep", key=f"keep-{index}", icon="⭐", help="Put this take on the Takes page.",
                          on_click=save_take, args=(index,))

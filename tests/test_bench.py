@@ -14,7 +14,7 @@ from musicgen import bench_models, bench_step
 from musicgen.__main__ import main
 from musicgen.bench import BenchSettings, Check, Result, check, format_checks, format_table, run
 from musicgen.bench_models import _memory_probe, memory_checks, new_music_seconds, peak_memory_mb, serve_request
-from musicgen.midi import score_to_bytes
+from musicgen.midi import load_midi, score_to_bytes
 from musicgen.sampling import SampleParams
 from musicgen.score import Score, Track
 
@@ -94,11 +94,12 @@ def test_request_suite_reports_each_stage_against_the_rnn_target(tiny_run: tuple
 def test_request_path_gives_what_the_compose_page_shows(debug_rnn, seed_file: Path) -> None:
     stages: dict[str, float] = {}
     request = serve_request(debug_rnn, seed_file.read_bytes(), SampleParams(bars=1, n_variations=2), stages)
-    assert len(request.takes) == len(request.audio) == len(request.rolls) == len(request.midi) == 2
-    for (browser, wav), png, midi in zip(request.audio, request.rolls, request.midi, strict=True):
-        assert browser[:4] == b"fLaC" and wav[:4] == b"RIFF"
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and midi[:4] == b"MThd"
-    assert list(stages) == ["read seed", "generate", "audio", "piano rolls", "MIDI"]
+    assert len(request.takes) == 2
+    for take in request.takes:
+        assert take.sound[:4] == b"fLaC" and take.wav[:4] == b"RIFF"
+        assert take.png[:8] == b"\x89PNG\r\n\x1a\n" and load_midi(take.midi) == load_midi(score_to_bytes(take.score))
+        assert take.first_new == 1  # the seed's one track, then the model's
+    assert list(stages) == ["read seed", "generate", "piano rolls", "MIDI", "audio"]
 
 
 def test_memory_probe_reports_peaks_the_suite_checks(debug_dir: Path, seed_file: Path, monkeypatch: pytest.MonkeyPatch,

@@ -233,6 +233,36 @@ def test_evaluate_the_debug_rnn_end_to_end(debug_rnn, tmp_path: Path) -> None:
     assert ">= 2 bars" in text and report["originality"]["real"]["rate_at_least"]["2"] > 0
 
 
+def test_jaccard_distance_of_bars_and_from_the_seed() -> None:
+    from musicgen.noise_ladder import distance_from_seed, jaccard_distance
+
+    a = np.zeros((4, 128), dtype=bool)
+    b = a.copy()
+    a[0:2, 60] = b[1:3, 60] = True  # one cell shared of three
+    assert jaccard_distance(a, b) == pytest.approx(2 / 3) and jaccard_distance(a, a) == 0.0
+    assert jaccard_distance(np.zeros_like(a), np.zeros_like(a)) == 0.0
+    seed = Score.from_tuples([(60, 80, 0, 16), (62, 80, 16, 32)])  # two bars, one held note each
+    restated = Score.from_tuples([(60, 80, 0, 16), (62, 80, 16, 32), (60, 80, 32, 48)])  # bar 3 is bar 1 again
+    assert distance_from_seed(seed, restated) == 0.0
+    moved = Score.from_tuples([(64, 80, 0, 16), (62, 80, 16, 24)])
+    assert distance_from_seed(seed, moved) == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_a_gan_report_has_its_noise_ladder(tmp_path: Path) -> None:
+    from enginefixtures import train_debug_gan
+
+    from musicgen.noise_ladder import NOISE_LEVELS
+
+    gan = train_debug_gan(tmp_path / "gan")
+    report = evaluate_model(gan, SMALL, corpus=fixed_corpus())
+    ladder = report["noise_ladder"]
+    assert [level["noise"] for level in ladder["levels"]] == list(NOISE_LEVELS)
+    assert ladder["levels"][0]["between_variations"] == 0.0  # noise 0: every variation the same
+    assert all(0.0 <= level["from_seed"] <= 1.0 for level in ladder["levels"])
+    assert report["targets"]["noise"]["met"] == (ladder["grows"] and ladder["closest_at_zero"])
+    assert "## Noise" in markdown(report) and "in_scale_rate" in markdown(report)
+
+
 def test_evaluation_is_reproducible(debug_rnn) -> None:
     first = evaluate_model(debug_rnn, SMALL, corpus=fixed_corpus())
     second = evaluate_model(debug_rnn, SMALL, corpus=fixed_corpus())
@@ -313,3 +343,39 @@ def test_find_report_reads_the_users_report() -> None:
     (folder / "report.json").write_text(to_json({"model": "my-model", "overlap": float("nan")}))
     assert find_report("my-model") == {"model": "my-model", "overlap": None}
     assert find_report_dir("my-model") == folder
+
+
+def test_the_app_builds_a_copy_index_in_a_process_of_its_own(debug_rnn_dir: Path, midi_folder: Path,
+                                                             tmp_path: Path) -> None:
+    import shutil
+
+    from musicgen.originality import OriginalityError, build_in_subprocess, ready_copy_index
+
+    model = tmp_path / "folder-model"
+    shutil.copytree(debug_rnn_dir, model)
+    card = json.loads((model / "card.json").read_text())
+    (model / "card.json").write_text(json.dumps({**card, "corpus": str(midi_folder)}))
+    assert ready_copy_index(model) is None
+    build_in_subprocess(str(model))
+    index = ready_copy_index(model)  # read from the cache the other process wrote
+    assert index is not None and index.check(load_midi(next(midi_folder.glob("*.mid")))).bars >= 0
+    (model / "card.json").write_text(json.dumps({**card, "corpus": str(tmp_path / "gone")}))
+    with pytest.raises(OriginalityError, match="failed"):
+        build_in_subprocess(str(model))
+
+
+def test_a_worker_ends_itself_when_the_process_that_started_it_ends() -> None:
+    import subprocess
+    import sys
+    import time
+
+    starter = ("import os, subprocess, sys; p = subprocess.Popen([sys.executable, '-c', "
+               "'import sys, time; from musicgen.originality import _exit_with_parent; "
+               "_exit_with_parent(int(sys.argv[1])); time.sleep(120)', str(os.getpid())]); print(p.pid)")
+    worker = int(subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True,
+                                check=True).stdout)
+    deadline = time.monotonic() + 30
+    status = Path(f"/proc/{worker}/status")
+    while status.exists() and "State:\tZ" not in status.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not status.exists() or "State:\tZ" in status.read_text()

@@ -177,6 +177,19 @@ def test_feature_vector_has_every_feature_in_order() -> None:
     assert vector[names.index("polyphony")] == 1.0
 
 
+def test_in_scale_rate_weighs_cells_and_fits_a_scale_per_stretch() -> None:
+    # C E G held 4 steps each, then C# for 4 steps: no major or minor scale has C, E, G and C#.
+    tune = Score.from_tuples([(60, 80, 0, 4), (64, 80, 4, 8), (67, 80, 8, 12), (61, 80, 12, 16)])
+    assert metrics.in_scale_cells(tune) == (12, 16) and metrics.in_scale_rate(tune) == 0.75
+    # In one stretch, a bar of C major and a bar of F# major share only B and F: no one scale holds both.
+    c_then_fsharp = Score.from_tuples([(p, 80, i, i + 1) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])]
+                                      + [(p, 80, 16 + i, 17 + i) for i, p in
+                                         enumerate([66, 68, 70, 71, 73, 75, 77, 78])])
+    assert metrics.in_scale_rate(c_then_fsharp) < 1.0
+    assert metrics.in_scale_rate(c_then_fsharp, window_bars=1) == 1.0  # a scale per bar: both fit
+    assert math.isnan(metrics.in_scale_rate(EMPTY))
+
+
 def test_bar_metrics_pool_bars_notes_and_steps_over_pieces() -> None:
     # WITH_DRUMS: 2 bars (1 empty), 2 notes; CHORD_REST_NOTE: 1 bar, 4 notes, 12 sounding steps.
     pooled = metrics.bar_metrics([WITH_DRUMS, CHORD_REST_NOTE])
@@ -186,4 +199,5 @@ def test_bar_metrics_pool_bars_notes_and_steps_over_pieces() -> None:
     assert pooled["qualified_note_rate"] == 1.0
     # WITH_DRUMS sounds 8 steps with one pitch; CHORD_REST_NOTE 28 pitch-steps over 12 steps.
     assert pooled["polyphony"] == pytest.approx((8 + 28) / (8 + 12))
+    assert pooled["in_scale_rate"] == 1.0  # C D | C E G D: all in C major
     assert set(metrics.BAR_METRICS) <= set(pooled)
