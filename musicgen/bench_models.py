@@ -160,7 +160,7 @@ def serve_request(model: LoadedModel, seed_bytes: bytes, params: SampleParams,
     start = time.perf_counter()
     takes = generate(model, seed, params)
     times["generate"] = time.perf_counter() - start
-    return Request(show_takes(takes, len(seed.tracks), stage_times=times))
+    return Request(show_takes(takes, len(seed.tracks), shared_until=seed.padded_to_bar().length, stage_times=times))
 
 
 def suite_request(settings: BenchSettings) -> SuiteOutput:

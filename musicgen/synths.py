@@ -24,6 +24,7 @@ from .errors import INSTALL_HINT, SoundFontNotFound, SynthUnavailable
 from .midi import DRUM_CHANNEL
 
 SAMPLE_RATE = 44100
+BLOCK = 64  # FluidSynth renders in blocks of this many samples; a note starts on the next one
 
 
 @dataclass(frozen=True)

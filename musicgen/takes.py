@@ -51,21 +51,24 @@ class ShownTake(NamedTuple):
 
 
 def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,
-               locked: Collection[Note] | None = None,
+               locked: Collection[Note] | None = None, shared_until: int | None = None,
                stage_times: dict[str, float] | None = None) -> list[ShownTake]:
     """Audio, piano rolls and MIDI for each take, as Compose shows them.
 
     The audio renders in a background thread (FluidSynth computes without the GIL)
     while this one draws the piano rolls and writes the MIDI files, so the two
-    share the cores. ``stage_times``, when given, gets each stage's seconds:
-    ``"piano rolls"``, ``"MIDI"`` (this thread) and ``"audio"`` (the wait for it
-    after them).
+    share the cores. ``shared_until``: the takes continue one seed that ends at this
+    step, so its audio is rendered once (:func:`musicgen.audio.render_continuations`).
+    ``stage_times``, when given, gets each stage's seconds: ``"piano rolls"``,
+    ``"MIDI"`` (this thread) and ``"audio"`` (the wait for it after them).
     """
-    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_many
+    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
     from .plots import piano_roll_png
 
     def audio() -> list[tuple[bytes, bytes]]:
-        rendered = render_many(list(takes), RenderOptions(program=program))
+        options = RenderOptions(program=program)
+        rendered = (render_many(list(takes), options) if shared_until is None
+                    else render_continuations(list(takes), shared_until, options))
         return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
 
     clock = [time.perf_counter()]

@@ -223,7 +223,7 @@ if go and seed is not None:
             takes = [replace(t, bpm=float(tempo)) for t in generate(model, seed, params)]
             status.update(label="Playing the takes through the synth...")
             program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
-            shown = show_takes(takes, len(seed.tracks), program)
+            shown = show_takes(takes, len(seed.tracks), program, shared_until=seed.padded_to_bar().length)
             status.update(label="Checking the takes against the training music...")
             copies = copy_checks(model_name, takes, seed.padded_to_bar().length)
             status.update(label=f"{len(takes)} takes ready", state="complete")

@@ -20,6 +20,7 @@ from musicgen.audio import (
     encode,
     find_soundfont,
     render,
+    render_continuations,
     render_many,
 )
 from musicgen.midi import load_midi
@@ -150,6 +151,41 @@ def test_tracks_played_in_parallel_mix_to_the_same_music() -> None:
     difference = np.sqrt(np.mean((together - split) ** 2))
     assert difference < 1e-3 * np.sqrt(np.mean(together**2))
     assert np.abs(together - split).max() < 0.01
+
+
+def _continued(seed: Score, extra: list[list[tuple[int, int, int, int]]]) -> list[Score]:
+    """The seed, then other notes after it (``(pitch, velocity, start, end)`` from its end)."""
+    end = seed.padded_to_bar().length
+    return [seed.with_notes([*seed.notes, *Score.from_tuples([(p, v, end + a, end + b) for p, v, a, b in notes]).notes],
+                            length=end + 32) for notes in extra]
+
+
+def _band_energy_db(audio_: np.ndarray, bands: int = 40) -> np.ndarray:
+    spectrum = np.abs(np.fft.rfft(audio_[:, 0].astype(np.float64)))
+    return 20 * np.log10([spectrum[b].sum() for b in np.array_split(np.arange(len(spectrum)), bands)])
+
+
+@needs_fluidsynth
+def test_continuations_play_the_seed_once_and_sound_as_rendered_whole() -> None:
+    takes = _continued(CHORALE, [[(72, 90, 0, 8), (67, 80, 8, 16)], [(74, 90, 0, 4), (71, 80, 4, 24)],
+                                 [(76, 70, 0, 32)]])
+    shared_until = CHORALE.padded_to_bar().length
+    dry = RenderOptions(effects=False)
+    for whole, mixed in zip(render_many(takes, dry), render_continuations(takes, shared_until, dry), strict=True):
+        assert whole.audio.shape == mixed.audio.shape
+        assert np.sqrt(np.mean((whole.audio - mixed.audio) ** 2)) < 1e-4 * np.sqrt(np.mean(whole.audio ** 2))
+    for whole, mixed in zip(render_many(takes), render_continuations(takes, shared_until), strict=True):
+        assert whole.audio.shape == mixed.audio.shape
+        # The reverb's modulation runs at another phase after the seed: the same sound.
+        assert np.abs(_band_energy_db(whole.audio)[:30] - _band_energy_db(mixed.audio)[:30]).max() < 0.5
+
+
+def test_continuations_that_do_not_share_their_start_are_rendered_whole() -> None:
+    takes = _continued(CHORALE, [[(72, 90, 0, 8)], [(74, 90, 0, 4)]])
+    other = CHORALE.transpose(2)
+    takes[1] = other.with_notes([*other.notes, *takes[1].notes[len(CHORALE.notes):]], length=takes[1].length)
+    together = render_continuations(takes, CHORALE.padded_to_bar().length)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(together, render_many(takes), strict=True))
 
 
 def test_split_by_channel_balances_and_keeps_every_event() -> None:
