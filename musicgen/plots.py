@@ -60,9 +60,10 @@ def piano_roll_figure(score: Score, new_from_track: int | None = None, title: st
 
 
 def figure_png(fig: Figure) -> bytes:
-    """PNG bytes of a figure."""
+    """PNG bytes of a figure (zlib's fastest level: a third less time, a third more bytes,
+    some 20 KB for a piano roll)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
