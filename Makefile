@@ -35,10 +35,10 @@ models: setup
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
-	$(PY) -m musicgen train --model gan --corpus bach --size bach --steps 1000 --eval-every 200 --lr 5e-4 \
+	$(PY) -m musicgen train --model gan --corpus bach --size bach --steps 6000 --eval-every 500 --lr 5e-4 \
 	  --name gan-bach --out assets/models/gan-bach --fresh \
 	  --description "Bach chorales (music21's corpus, four voices merged, eighth-note grid)"
-	$(PY) -m musicgen train --model gan --corpus folk --limit 1098 --size folk --steps 800 --eval-every 200 --lr 5e-4 \
+	$(PY) -m musicgen train --model gan --corpus folk --limit 1098 --size folk --steps 8000 --eval-every 500 --lr 5e-4 \
 	  --name gan-folk --out assets/models/gan-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
 	rm -f assets/models/*/train_state.pt

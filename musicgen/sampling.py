@@ -58,6 +58,12 @@ class SampleParams:
             parse_key(self.key_lock)
 
 
+def density_threshold(model_threshold: float, density: float) -> float:
+    """A GAN's threshold for the app's Density control (0.5 to 0.8): 0.5 is the model's own
+    threshold, and each step up lowers it as much, so more of the likely notes sound."""
+    return round(min(0.95, max(0.05, model_threshold - (density - 0.5))), 2)
+
+
 def parse_key(name: str) -> Key:
     """``"D minor"``, ``"Eb major"``, ``"f# minor"`` -> :class:`Key`."""
     parts = name.strip().split()

@@ -19,7 +19,7 @@ from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
 from musicgen.originality import CopyCheck, build_in_subprocess, copy_index, originality_of, ready_copy_index
 from musicgen.plots import piano_roll_png
-from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams
+from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams, density_threshold
 from musicgen.score import PITCH_CLASS_NAMES
 from musicgen.takes import Take, file_stem, show_takes
 from musicgen.ui.common import (
@@ -215,7 +215,8 @@ if go and seed is not None:
             bars=bars, temperature=temperature, top_p=top_p, noise=noise, n_variations=variations,
             random_seed=int(random_seed), max_polyphony=None if polyphony == 8 or is_gan else polyphony,
             key_lock=None if key == KEY_OFF else "auto" if key == KEY_SEED else key,
-            threshold=None if not is_gan or density == 0.5 else round(min(0.95, max(0.05, 1.0 - density)), 2))
+            threshold=None if not is_gan or density == 0.5 else density_threshold(
+                cached_model(model_name).config.threshold, density))
         with st.status("Composing...", expanded=False) as status:
             from musicgen.generate import generate
 

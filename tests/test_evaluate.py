@@ -351,14 +351,15 @@ def test_the_app_builds_a_copy_index_in_a_process_of_its_own(debug_rnn_dir: Path
 
     from musicgen.originality import OriginalityError, build_in_subprocess, ready_copy_index
 
-    model = tmp_path / "folder-model"
+    model, tunes = tmp_path / "folder-model", tmp_path / "tunes"  # a corpus no earlier test has indexed
     shutil.copytree(debug_rnn_dir, model)
+    shutil.copytree(midi_folder, tunes)
     card = json.loads((model / "card.json").read_text())
-    (model / "card.json").write_text(json.dumps({**card, "corpus": str(midi_folder)}))
+    (model / "card.json").write_text(json.dumps({**card, "corpus": str(tunes)}))
     assert ready_copy_index(model) is None
     build_in_subprocess(str(model))
     index = ready_copy_index(model)  # read from the cache the other process wrote
-    assert index is not None and index.check(load_midi(next(midi_folder.glob("*.mid")))).bars >= 0
+    assert index is not None and index.check(load_midi(next(tunes.glob("*.mid")))).bars >= 0
     (model / "card.json").write_text(json.dumps({**card, "corpus": str(tmp_path / "gone")}))
     with pytest.raises(OriginalityError, match="failed"):
         build_in_subprocess(str(model))

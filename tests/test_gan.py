@@ -169,6 +169,13 @@ def test_other_meters_and_grids_keep_the_seeds(debug_gan) -> None:
         assert take.tracks[-1].program == 73
 
 
+def test_density_moves_the_models_own_threshold() -> None:
+    from musicgen.sampling import density_threshold
+
+    assert density_threshold(0.3, 0.5) == 0.3 and density_threshold(0.3, 0.6) == 0.2
+    assert density_threshold(0.45, 0.8) == 0.15 and density_threshold(0.1, 0.8) == 0.05  # never below 0.05
+
+
 def test_a_bad_threshold_is_refused() -> None:
     with pytest.raises(SampleParamsError, match="Threshold"):
         SampleParams(threshold=1.5)

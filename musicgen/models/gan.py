@@ -108,8 +108,9 @@ class GanFamily(ModelFamily):
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"lowest": 48, "n_pitches": 36, "latent": 8, "width": 16, "rec_weight": 1.0},
         "bach": {"lowest": 36, "n_pitches": 48, "width": 64, "transpose": 5, "steps_per_beat": 2, "bar_steps": 8,
-                 "voices": 6},
-        "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 5, "voices": 1},
+                 "voices": 6, "rec_weight": 1.0, "latent": 32, "threshold": 0.45},
+        "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 5, "voices": 1, "rec_weight": 1.0,
+                 "latent": 32, "threshold": 0.3},
         "small": {"lowest": 28, "n_pitches": 72, "width": 96},
         "base": {"lowest": 28, "n_pitches": 72, "width": 128},
     }
