@@ -293,7 +293,8 @@ def build_in_subprocess(model: str, timeout: float = 1800.0) -> None:
     import sys
 
     done = subprocess.run([sys.executable, "-m", "musicgen.originality", model, str(os.getpid())],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          start_new_session=True)  # its own process group, which it ends whole
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise OriginalityError(f"Reading the training music of {model} failed ({last}).")
@@ -304,13 +305,16 @@ class OriginalityError(MusicgenError):
 
 
 def _exit_with_parent(parent: int) -> None:
-    """End this process within a second of ``parent`` ending (it is then reparented)."""
+    """End this process's group (this process and the workers it started to read the corpus)
+    within a second of ``parent`` ending (it is then reparented). Call it in a process that
+    leads its own group (``start_new_session``)."""
+    import signal
     import time
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        os._exit(3)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 

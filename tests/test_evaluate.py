@@ -365,18 +365,27 @@ def test_the_app_builds_a_copy_index_in_a_process_of_its_own(debug_rnn_dir: Path
         build_in_subprocess(str(model))
 
 
-def test_a_worker_ends_itself_when_the_process_that_started_it_ends() -> None:
+def test_a_worker_ends_itself_and_its_own_workers_when_the_process_that_started_it_ends() -> None:
     import subprocess
     import sys
     import time
 
-    starter = ("import os, subprocess, sys; p = subprocess.Popen([sys.executable, '-c', "
-               "'import sys, time; from musicgen.originality import _exit_with_parent; "
-               "_exit_with_parent(int(sys.argv[1])); time.sleep(120)', str(os.getpid())]); print(p.pid)")
-    worker = int(subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True,
-                                check=True).stdout)
+    # starter -> worker (its own process group, as build_in_subprocess starts it) -> a corpus reader
+    worker = ("import subprocess, sys, time; from musicgen.originality import _exit_with_parent; "
+              "_exit_with_parent(int(sys.argv[1])); "
+              "reader = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+              "print(reader.pid, flush=True); time.sleep(120)")
+    starter = ("import os, subprocess, sys; "
+               "p = subprocess.Popen([sys.executable, '-c', sys.argv[1], str(os.getpid())], "
+               "stdout=subprocess.PIPE, text=True, start_new_session=True); print(p.pid, p.stdout.readline().strip())")
+    pids = [int(p) for p in subprocess.run([sys.executable, "-c", starter, worker], capture_output=True, text=True,
+                                           check=True).stdout.split()]
+
+    def gone(pid: int) -> bool:
+        status = Path(f"/proc/{pid}/status")
+        return not status.exists() or "State:\tZ" in status.read_text()
+
     deadline = time.monotonic() + 30
-    status = Path(f"/proc/{worker}/status")
-    while status.exists() and "State:\tZ" not in status.read_text() and time.monotonic() < deadline:
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not status.exists() or "State:\tZ" in status.read_text()
+    assert len(pids) == 2 and all(gone(p) for p in pids)
