@@ -64,12 +64,14 @@ def show_takes(takes: Sequence[Score], first_new: int, program: int | None = Non
     """
     from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
     from .plots import piano_roll_png
+    from .synths import POOL
 
     def audio() -> list[tuple[bytes, bytes]]:
         options = RenderOptions(program=program)
         rendered = (render_many(list(takes), options) if shared_until is None
                     else render_continuations(list(takes), shared_until, options))
-        return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
+        with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:  # libsndfile: no GIL
+            return list(encoders.map(lambda r: (encode(r, BROWSER_FORMAT), encode(r, "wav")), rendered))
 
     clock = [time.perf_counter()]
 
