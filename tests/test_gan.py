@@ -38,8 +38,10 @@ def test_runs_of_a_pitch_are_held_notes_and_onsets_cut_them() -> None:
     rolls[0, 0:4, 0] = True  # pitch 60 sounds for 4 steps...
     rolls[1, 0, 0] = rolls[1, 2, 0] = True  # ...struck at 0 and again at 2
     rolls[0, 5:8, 2] = True  # pitch 62 for 3 steps, no onset marked: still one note
-    notes = rolls_to_notes(rolls, lowest=60)
-    assert sorted((n.pitch, n.start, n.duration) for n in notes) == [(60, 0, 2), (60, 2, 2), (62, 5, 3)]
+    rolls[0, [1, 2, 4], 1] = True  # pitch 61 for 2 steps, a rest, then 1 step: two notes
+    notes = rolls_to_notes(rolls, lowest=60, start_step=10)
+    assert sorted((n.pitch, n.start, n.duration) for n in notes) == [(60, 10, 2), (60, 12, 2), (61, 11, 2),
+                                                                     (61, 14, 1), (62, 15, 3)]
 
 
 def test_score_to_rolls_and_back_is_the_same_music() -> None:

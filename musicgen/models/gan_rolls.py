@@ -37,20 +37,22 @@ def score_to_rolls(score: Score, lowest: int, n_pitches: int) -> np.ndarray:
 def rolls_to_notes(rolls: np.ndarray, lowest: int, start_step: int = 0, track: int = 0,
                    velocity: int = 80) -> list[Note]:
     """Notes of a ``(2, T, P)`` roll: each run of a sounding pitch is one held note, cut
-    where the onset channel marks a re-strike. The inverse of :func:`score_to_rolls`."""
+    where the onset channel marks a re-strike. The inverse of :func:`score_to_rolls`.
+
+    Vectorized: a note begins where its pitch starts to sound or is re-struck while
+    sounding; numbering the beginnings down each pitch's column labels every sounding
+    step with its note (a silent step always ends one, so each label is one run).
+    """
     sounding, onset = rolls[SOUNDING].astype(bool), rolls[ONSET].astype(bool)
-    steps = sounding.shape[0]
-    notes = []
-    for row in np.flatnonzero(sounding.any(axis=0)):
-        column = sounding[:, row]
-        # A note starts where the pitch begins to sound, or re-strikes while sounding.
-        begins = column & (~np.concatenate(([False], column[:-1])) | onset[:, row])
-        starts = np.flatnonzero(begins)
-        for i, start in enumerate(starts):
-            end = starts[i + 1] if i + 1 < len(starts) else steps
-            end = start + int(np.argmin(np.append(column[start:end], False)))  # the run ends at a silent step
-            notes.append(Note(start_step + int(start), lowest + int(row), int(end - start), velocity, track))
-    return notes
+    before = np.zeros_like(sounding)
+    before[1:] = sounding[:-1]
+    begins = sounding & (~before | onset)
+    labels = np.cumsum(begins, axis=0)  # (T, P): the note number of each step, per pitch
+    steps, rows = np.nonzero(sounding)  # ordered by step
+    keys = rows * (int(labels.max()) + 1) + labels[steps, rows]
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return [Note(start_step + int(steps[i]), lowest + int(rows[i]), int(n), velocity, track)
+            for i, n in zip(first, counts, strict=True)]
 
 
 def segment_steps(bar_steps: int, canvas: int) -> int:
