@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -248,12 +250,31 @@ class ListeningDB:
 
     def _check(self, conn: sqlite3.Connection) -> None:
         """WAL mode, and a quick integrity check (raises for a damaged file)."""
-        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+        if self._wal(conn) != "wal":
             raise DatabaseUnwritable(self._unwritable("it cannot be switched to WAL mode"))
         problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise DatabaseCorrupt(f"The listening database {self.path} is damaged ({problems[0]}). Move it aside "
                                   "or delete it and a new one is made; or set MUSICGEN_DATA_DIR to another folder.")
+
+    def _wal(self, conn: sqlite3.Connection) -> str:
+        """Switch a new file to WAL mode (it stays so); returns the journal mode.
+
+        The switch needs the file to itself, and SQLite answers "locked" at once, without
+        its busy timeout, while another process opening the same new file holds a lock:
+        so it is tried again, with random pauses, for up to ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+            if mode == "wal":
+                return mode
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05))
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
