@@ -144,7 +144,8 @@ def test_listening_test_plays_and_answers_one_round(page) -> None:
     chooser.fill("rnn-jsb")
     chooser.press("Enter")
     page.locator(".st-key-listen-start button").click()
-    page.get_by_text("Round 1 of 10").wait_for(timeout=240_000)  # the first excerpts are made on demand
+    page.get_by_text("Round 1 of 10").wait_for(timeout=240_000)  # the first excerpts may still be in the making
+    page.locator('[data-testid="stAudio"]').nth(1).wait_for()  # the page draws the round element by element
     assert page.locator('[data-testid="stAudio"]').count() == 2
     page.locator(".st-key-listen-pick-a button").click()
     page.get_by_text("was written by a person (").first.wait_for()  # the answer is revealed
