@@ -100,7 +100,11 @@ choose, start = st.columns([3, 1], vertical_alignment="bottom")
 model_name = choose.selectbox("Model", list(labels), format_func=labels.get, key="listen-model")
 in_progress = state is not None and not state["quiz"].finished
 label = "Start over" if in_progress else f"Start a round of {ROUNDS}" if state is None else f"Another round of {ROUNDS}"
-job = warm_pool(model_name, folders[model_name])
+try:
+    job = warm_pool(model_name, folders[model_name])
+except MusicgenError as exc:  # e.g. a model whose files cannot be read
+    st.error(str(exc), icon="⚠️")
+    st.stop()
 if state is None:
     st.caption("Excerpts ready." if job.done() else "Preparing the excerpts in the background...")
 if start.button(label, key="listen-start", type="secondary" if in_progress else "primary"):
