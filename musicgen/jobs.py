@@ -114,7 +114,7 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
     ``on_corpus`` is called with the :class:`musicgen.corpus.Corpus` once it is read
     (the CLI lists the files it skipped).
     """
-    from .corpus import load_corpus, mean_pitch
+    from .corpus import BUILTIN, load_corpus, mean_pitch
     from .models.registry import get_family
     from .train import TrainConfig, train
 
@@ -148,6 +148,9 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
                       weight_decay=request.weight_decay)
     card = {"description": request.description or f"{family.name.upper()} trained on {corpus.name}",
             "corpus": corpus.name + (f" (first {request.limit} source files)" if request.limit else ""),
+            # what evaluation, the copy check and the listening test read again: the name or path as given
+            "corpus_source": request.corpus if request.corpus in BUILTIN else str(Path(request.corpus).resolve()),
+            "corpus_limit": request.limit,
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,
             "command": request.command}
     return train(family, config, train_pieces, valid_pieces, request.out_dir, cfg,

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from musicgen.jobs import TrainingJob, TrainingRequestError, TrainRequest
-from musicgen.midi import load_midi
+from musicgen.midi import load_midi, score_to_bytes
 from musicgen.score import Score, Track
 from musicgen.takes import Take, TakesError, file_stem, join_takes, move, takes_zip
 
@@ -74,6 +74,24 @@ def test_training_job_runs_reports_progress_and_saves(tmp_path) -> None:
     assert [h["step"] for h in snapshot.history] == [6, 12]
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert not snapshot.running and snapshot.error is None
+
+
+def test_a_trained_models_card_names_its_corpus_so_it_can_be_read_again(tmp_path) -> None:
+    import json
+
+    from musicgen.modelcorpus import CorpusSpec, corpus_spec
+
+    (tmp_path / "tunes").mkdir()
+    for k, pitches in enumerate(([60, 62, 64, 65], [67, 65, 64, 62], [72, 71, 69, 67], [64, 65, 67, 69])):
+        score = Score.from_tuples([(p, 90, 4 * i, 4 * i + 4) for i, p in enumerate(pitches * 4)])
+        (tmp_path / "tunes" / f"tune-{k}.mid").write_bytes(score_to_bytes(score))
+    for corpus, out, expected in ((str(tmp_path / "tunes"), "mine", CorpusSpec(str((tmp_path / "tunes").resolve()))),
+                                  ("jsb", "jsb-card", CorpusSpec("jsb"))):
+        request = TrainRequest(family="rnn", corpus=corpus, size="debug", steps=2, batch_size=2, eval_every=2,
+                               out=tmp_path / out, name=out)
+        assert TrainingJob(request).start().wait(timeout=300).phase == "finished"
+        card = json.loads((tmp_path / out / "card.json").read_text())
+        assert corpus_spec(card) == expected
 
 
 def test_training_job_cancel_stops_and_keeps_state_to_resume(tmp_path) -> None:
