@@ -32,7 +32,7 @@ models: setup
 	$(PY) -m musicgen train --model rnn --corpus jsb --size jsb --weight-decay 0.1 --steps 7000 --batch-size 8 \
 	  --eval-every 500 --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
-	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 1200 --eval-every 200 \
+	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 3000 --eval-every 250 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
 	$(PY) -m musicgen train --model gan --corpus bach --size bach --steps 6000 --eval-every 500 --lr 5e-4 \
