@@ -50,6 +50,22 @@ class ShownTake(NamedTuple):
     midi: bytes
 
 
+def play_takes(takes: Sequence[Score], program: int | None = None,
+               shared_until: int | None = None) -> list[tuple[bytes, bytes]]:
+    """Browser audio (``audio.BROWSER_FORMAT``) and WAV bytes of each take, rendered and encoded
+    on every core (FluidSynth and libsndfile compute without the GIL). ``shared_until``: the
+    takes continue one seed that ends at this step, so its audio is rendered once
+    (:func:`musicgen.audio.render_continuations`)."""
+    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
+    from .synths import POOL
+
+    options = RenderOptions(program=program)
+    rendered = (render_many(list(takes), options) if shared_until is None
+                else render_continuations(list(takes), shared_until, options))
+    with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:
+        return list(encoders.map(lambda r: (encode(r, BROWSER_FORMAT), encode(r, "wav")), rendered))
+
+
 def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,
                locked: Collection[Note] | None = None, shared_until: int | None = None,
                stage_times: dict[str, float] | None = None) -> list[ShownTake]:
@@ -57,21 +73,11 @@ def show_takes(takes: Sequence[Score], first_new: int, program: int | None = Non
 
     The audio renders in a background thread (FluidSynth computes without the GIL)
     while this one draws the piano rolls and writes the MIDI files, so the two
-    share the cores. ``shared_until``: the takes continue one seed that ends at this
-    step, so its audio is rendered once (:func:`musicgen.audio.render_continuations`).
+    share the cores (``program`` and ``shared_until`` as for :func:`play_takes`).
     ``stage_times``, when given, gets each stage's seconds: ``"piano rolls"``,
     ``"MIDI"`` (this thread) and ``"audio"`` (the wait for it after them).
     """
-    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
     from .plots import piano_roll_png
-    from .synths import POOL
-
-    def audio() -> list[tuple[bytes, bytes]]:
-        options = RenderOptions(program=program)
-        rendered = (render_many(list(takes), options) if shared_until is None
-                    else render_continuations(list(takes), shared_until, options))
-        with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:  # libsndfile: no GIL
-            return list(encoders.map(lambda r: (encode(r, BROWSER_FORMAT), encode(r, "wav")), rendered))
 
     clock = [time.perf_counter()]
 
@@ -82,7 +88,7 @@ def show_takes(takes: Sequence[Score], first_new: int, program: int | None = Non
         clock[0] = now
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="take-audio") as worker:
-        sounds = worker.submit(audio)
+        sounds = worker.submit(play_takes, takes, program, shared_until)
         pngs = [piano_roll_png(t, first_new, f"Take {i + 1}", locked=locked) for i, t in enumerate(takes)]
         lap("piano rolls")
         midi = [score_to_bytes(t) for t in takes]

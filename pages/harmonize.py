@@ -24,8 +24,8 @@ from musicgen.models.registry import list_models
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_VARIATIONS, SampleParams
 from musicgen.score import Score
-from musicgen.takes import file_stem
-from musicgen.ui.common import cached_model, ensure_navigation, pick_seed, read_seed, seed_audio, takes_audio
+from musicgen.takes import file_stem, play_takes
+from musicgen.ui.common import cached_model, ensure_navigation, pick_seed, read_seed, seed_audio
 from musicgen.ui.lock_widget import lock_controls
 
 ensure_navigation(__file__)
@@ -43,7 +43,7 @@ def show_error(exc: Exception) -> None:
 
 def keep_results(takes: list[Score], kept: list, name: str) -> None:
     """Render the results and put them in the session, with the notes that were kept."""
-    audio = takes_audio(takes, None, None)
+    audio = play_takes(takes)
     st.session_state["harmonies"] = {"takes": [(t, sound, wav) for t, (sound, wav) in zip(takes, audio, strict=True)],
                                      "kept": kept, "name": name}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render, render_many
+from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
@@ -60,12 +60,6 @@ def seed_audio(data: bytes, program: int | None, bpm: float | None) -> tuple[byt
     """A MIDI file as browser audio, and a notice when the built-in synth played it."""
     rendered = render(load_midi(data), RenderOptions(program=program, bpm=bpm))
     return encode(rendered, BROWSER_FORMAT), rendered.notice
-
-
-def takes_audio(takes: list[Score], program: int | None, bpm: float | None) -> list[tuple[bytes, bytes]]:
-    """Browser audio and WAV bytes of each take, rendered in parallel."""
-    rendered = render_many(takes, RenderOptions(program=program, bpm=bpm))
-    return [(encode(r, BROWSER_FORMAT), encode(r, "wav")) for r in rendered]
 
 
 def pick_seed(key: str) -> tuple[str, bytes] | None:
