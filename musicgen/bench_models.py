@@ -34,7 +34,7 @@ from .score import Score
 from .takes import ShownTake, show_takes
 
 # The Compose page's defaults (temperature and top-p sliders).
-APP_DEFAULTS = {"temperature": 1.0, "top_p": 0.95}
+APP_DEFAULTS = {"temperature": SampleParams.temperature, "top_p": SampleParams.top_p}
 # The issue's targets, per family: the whole request path, seconds.
 REQUEST_TARGET_S = {"rnn": 1.5, "gan": 0.5}
 BATCH_SPEEDUP_TARGET = 3.0
@@ -163,18 +163,35 @@ def serve_request(model: LoadedModel, seed_bytes: bytes, params: SampleParams,
     return Request(show_takes(takes, len(seed.tracks), shared_until=seed.padded_to_bar().length, stage_times=times))
 
 
+def app_params(model: LoadedModel, bars: int, build: bool = False) -> SampleParams:
+    """The request's settings as Compose makes them: the defaults, and the copy guard on when the
+    model's copy index is ready (``build``: read its corpus first if need be, before any timing;
+    the app does that in a process of its own, which is why the memory probe does not)."""
+    from .errors import MusicgenError
+    from .originality import copy_index, ready_copy_index
+
+    try:
+        if build:
+            copy_index(model)
+        guard = ready_copy_index(model) is not None
+    except MusicgenError:  # e.g. a model whose card names no corpus found here: Compose runs it unguarded too
+        guard = False
+    return SampleParams(bars=bars, n_variations=REQUEST_VARIATIONS, random_seed=0, avoid_copies=guard,
+                        **APP_DEFAULTS)
+
+
 def suite_request(settings: BenchSettings) -> SuiteOutput:
     """The whole request path for 8 bars x 4 variations, each model in turn, per stage."""
     out = SuiteOutput()
     device = choose_device(settings.device)
     seed_bytes = settings.seed.read_bytes()
-    params = SampleParams(bars=settings.bars, n_variations=REQUEST_VARIATIONS, random_seed=0, **APP_DEFAULTS)
     models = {name: load_model(name, device) for name in model_names(settings)}
+    params = {name: app_params(model, settings.bars, build=True) for name, model in models.items()}
     stages: dict[str, list[dict[str, float]]] = {name: [] for name in models}
 
     def case(name: str) -> None:
         times: dict[str, float] = {}
-        serve_request(models[name], seed_bytes, params, times)
+        serve_request(models[name], seed_bytes, params[name], times)
         stages[name].append(times)
 
     times = time_cases({name: lambda name=name: case(name) for name in models}, settings.repeat)
@@ -182,7 +199,8 @@ def suite_request(settings: BenchSettings) -> SuiteOutput:
     for name, model in models.items():
         timed = stages[name][1:]  # after the warm-up
         per_stage = {f"{s} ms": round(1000 * statistics.median(t[s] for t in timed), 1) for s in STAGES}
-        label = f"{name}: {settings.bars} bars x {REQUEST_VARIATIONS} variations, whole path"
+        label = (f"{name}: {settings.bars} bars x {REQUEST_VARIATIONS} variations, whole path"
+                 + ("" if params[name].avoid_copies else " (no copy guard: its corpus is not here)"))
         out.results.append(result("request", label, times[name], REQUEST_VARIATIONS * take_s, **per_stage))
         out.checks.append(check("request", f"{name}: whole request path", statistics.median(times[name]), "s",
                                 at_most=REQUEST_TARGET_S.get(model.family.name)))
@@ -245,9 +263,8 @@ def _memory_probe(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     imported = peak_memory_mb()
     models = [load_model(name, args.device) for name in args.models]
-    params = SampleParams(bars=args.bars, n_variations=REQUEST_VARIATIONS, random_seed=0, **APP_DEFAULTS)
     for model in models:
-        serve_request(model, args.seed.read_bytes(), params)
+        serve_request(model, args.seed.read_bytes(), app_params(model, args.bars))
     print(json.dumps({"imported_mb": round(imported, 1), "peak_mb": round(peak_memory_mb(), 1)}))
 
 

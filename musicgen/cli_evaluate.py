@@ -28,7 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bars", type=int, default=8, help="bars to continue each seed by (default 8)")
     p.add_argument("--seed-bars", type=int, default=2, help="bars of each held-out piece given as seed (default 2)")
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--no-copy-guard", action="store_true",
+                   help="keep every first draw, even one that copies the training music (the app draws it again)")
+    p.add_argument("--split", choices=["test", "valid"], default="test",
+                   help="the held-out pieces to seed from: test (the report) or valid (to choose settings by)")
     p.add_argument("--corpus", help="the corpus the model learned from, if its card does not say: bach, folk, jsb "
                                     "or a folder or zip of MIDI files")
     p.add_argument("--report", type=Path,
@@ -72,11 +77,12 @@ def _evaluate_models(args: argparse.Namespace) -> int:
     if args.report and len(args.model) > 1:
         raise CliError("--report takes one model; leave it out to write each model's report to its own folder")
     try:
-        SampleParams(bars=args.bars, temperature=args.temperature)  # the same ranges as generation
+        SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p)  # the ranges of generation
     except SampleParamsError as exc:
         raise CliError(str(exc)) from exc
     settings = EvalSettings(samples=args.samples, max_seeds=args.seeds, bars=args.bars, seed_bars=args.seed_bars,
-                            min_bars=min(4, args.bars), temperature=args.temperature, random_seed=args.random_seed)
+                            min_bars=min(4, args.bars), temperature=args.temperature, top_p=args.top_p,
+                            random_seed=args.random_seed, avoid_copies=not args.no_copy_guard, split=args.split)
     reports = []
     for name in args.model:
         model = load_model(name, device=args.device)

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import metrics
+from .copyguard import REDRAWS
 from .noise_ladder import ladder_table
 from .paths import SHIPPED_MODELS, data_dir
 
@@ -95,8 +96,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"{len(gv['folds'])} folds, {gv['n_per_class']} pieces each (target <= {_pct(t['two_sample']['bound'])}): "
         f"{_met(t['two_sample']['met'])}; real vs real (noise floor): {_pct(rr['accuracy'])} +- {_pct(rr['spread'])}",
         f"copies of {report['originality']['flag_bars']:g}+ bars from the training pieces: {_pct(og['flag_rate'])} of "
-        f"continuations (target < {_pct(t['copy_rate']['bound'])}): {_met(t['copy_rate']['met'])}; "
-        f"real held-out continuations: {_pct(orl['flag_rate'])}",
+        f"continuations (target < {_pct(t['copy_rate']['bound'])}): {_met(t['copy_rate']['met'])}"
+        + (f", with the copy guard (first draws: {_pct(report['originality']['first_draws']['flag_rate'])})"
+           if "first_draws" in report["originality"] else "")
+        + f"; real held-out continuations: {_pct(orl['flag_rate'])}",
         *([f"noise: the new bars' distance from the seed's grows with noise: {_met(t['noise']['met'])} "
            f"({_f(t['noise']['at_zero'], 3)} at noise 0, against {_f(t['noise']['real'], 3)} for the real "
            "continuation)"] if "noise" in t else []),
@@ -136,7 +139,9 @@ def copy_table(report: dict[str, Any]) -> list[str]:
     lengths = list(o["generated"]["rate_at_least"])
     lines = ["| continuations | " + " | ".join(f">= {b} bars" for b in lengths) + " |",
              "|---|" + "---|" * len(lengths)]
-    for key, label in (("generated", "generated"), ("real", "real (held-out)")):
+    rows = (("generated", "generated"), ("first_draws", "generated, first draws (before the copy guard)"),
+            ("real", "real (held-out)"))
+    for key, label in (row for row in rows if row[0] in o):
         lines.append(f"| {label} | " + " | ".join(_pct(o[key]["rate_at_least"][b]) for b in lengths) + " |")
     return lines
 
@@ -154,6 +159,7 @@ def markdown(report: dict[str, Any]) -> str:
     out = [f"# Evaluation of {report['model']}", "", f"{report['description']}".strip(), "",
            *[f"- {line}" for line in summary_lines(report)], "",
            f"Settings: temperature {s['temperature']}, top-p {s['top_p']}, random seed {s['random_seed']}, "
+           f"seeds from the {s.get('split', 'test')} split, copy guard {'on' if s.get('avoid_copies') else 'off'}, "
            f"{s['folds']}-fold cross-validation repeated {s['repeats']} times; {report['date']}, "
            f"{report['device']}, {report['seconds']} s.", "",
            "## Features per continuation", "", *feature_table(report), "",
@@ -175,6 +181,9 @@ def markdown(report: dict[str, Any]) -> str:
            "## Originality", "",
            f"Longest passage of each continuation's top voice whose intervals and rhythm occur in a training "
            f"piece (transpositions count); {report['originality']['flag_bars']:g} bars or more is flagged. "
+           + ("The copy guard was on, as in the app: a flagged take is drawn again, up to "
+              f"{REDRAWS} times, and the draw copying least is kept (first draws: before it). "
+              if report["originality"].get("copy_guard") else "") +
            f"Generated: mean {_f(og['longest_bars']['mean'])} bars, median {_f(og['longest_bars']['median'])}, "
            f"longest {_f(og['longest_bars']['max'])}.", "", *copy_table(report), "",
            "![originality](originality.png)", ""]

@@ -36,7 +36,7 @@ from .corpus import Corpus
 from .errors import MusicgenError
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
 from .noise_ladder import noise_ladder
-from .originality import FLAG_BARS, CopyIndex, copy_index
+from .originality import FLAG_BARS, CopyCheck, CopyIndex, copy_index
 from .score import Score
 from .twosample import TwoSampleResult, classifier_two_sample_test, overlapping_area, relative_overlap
 
@@ -64,9 +64,11 @@ class EvalSettings:
     seed_bars: int = 2  # bars of each held-out piece given as the seed
     bars: int = 8  # bars to continue (fewer where the real piece ends sooner)
     min_bars: int = 4  # pieces with fewer bars after the seed are not used as seeds
-    temperature: float = 1.0  # the app's defaults
+    temperature: float = 1.0  # the app's defaults (SampleParams')
     top_p: float = 1.0
     random_seed: int = 0  # generation seed i uses random_seed + i; the classifier's folds use it too
+    avoid_copies: bool = True  # the copy guard, as the app runs it (musicgen.copyguard)
+    split: str = "test"  # the held-out pieces: "test" to report, "valid" to choose settings by (test stays unseen)
     folds: int = 5  # k of the k-fold cross-validation
     repeats: int = 5  # reshuffled repeats of it
 
@@ -75,6 +77,8 @@ class EvalSettings:
             raise EvaluationError("Ask for at least 2 samples and 2 seeds (the two-sample test needs two of each).")
         if self.seed_bars < 1 or self.bars < 1 or not 1 <= self.min_bars <= self.bars:
             raise EvaluationError("Seed bars and bars must be at least 1, and min_bars between 1 and bars.")
+        if self.split not in ("valid", "test"):
+            raise EvaluationError('Evaluate against the "test" split, or "valid" when choosing settings.')
         if self.folds < 2 or self.repeats < 1:
             raise EvaluationError("Use at least 2 folds and 1 repeat.")
 
@@ -124,23 +128,32 @@ def pick_seeds(held_out: list[tuple[str, Score]], settings: EvalSettings) -> lis
     return seeds
 
 
-def _generate(model: Any, seeds: list[Seed], settings: EvalSettings,
-              progress: Progress | None) -> list[list[Score]]:
-    """Each seed's takes (the seed, then the new bars); ``samples`` in all."""
+def _generate(model: Any, seeds: list[Seed], settings: EvalSettings, index: CopyIndex,
+              progress: Progress | None) -> tuple[list[list[Score]], list[tuple[str, CopyCheck]]]:
+    """Each seed's takes (the seed, then the new bars); ``samples`` in all. With the copy guard
+    on, also the copy checks of the first draws (before any was drawn again), with the seed's name."""
+    from .copyguard import redraw_copies
     from .generate import generate
     from .sampling import MAX_VARIATIONS, SampleParams
 
     base, extra = divmod(min(settings.samples, len(seeds) * MAX_VARIATIONS), len(seeds))
-    out, done, total = [], 0, base * len(seeds) + extra
+    out, first, done, total = [], [], 0, base * len(seeds) + extra
     for i, seed in enumerate(seeds):
         n = base + (i < extra)
         params = SampleParams(bars=seed.bars, n_variations=n, temperature=settings.temperature,
                               top_p=settings.top_p, random_seed=settings.random_seed + i)
-        out.append(generate(model, seed.seed(settings.seed_bars), params))
+        start = seed.seed(settings.seed_bars)
+        if settings.avoid_copies:
+            guarded = redraw_copies(lambda p, start=start: generate(model, start, p), params, index,
+                                    start.padded_to_bar().length)
+            out.append(guarded.takes)
+            first += [(seed.name, c) for c in guarded.first_checks]
+        else:
+            out.append(generate(model, start, params))
         done += n
         if progress:
             progress(done, total)
-    return out
+    return out, first
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
@@ -154,7 +167,10 @@ def _relative(generated: float, real: float) -> float | None:
 
 
 def _copies(index: CopyIndex, pieces: list[tuple[str, Score, int]]) -> dict[str, Any]:
-    checks = [(name, index.check(score, start)) for name, score, start in pieces]
+    return _copy_stats([(name, index.check(score, start)) for name, score, start in pieces])
+
+
+def _copy_stats(checks: list[tuple[str, CopyCheck]]) -> dict[str, Any]:
     bars = np.array([c.bars for _, c in checks])
     flagged = [{"seed": name, **c.to_dict()} for name, c in checks if c.flagged]
     return {"pieces": len(checks), "flagged": len(flagged), "flag_rate": len(flagged) / max(1, len(checks)),
@@ -165,8 +181,9 @@ def _copies(index: CopyIndex, pieces: list[tuple[str, Score, int]]) -> dict[str,
             "bars": bars.tolist(), "flagged_pieces": sorted(flagged, key=lambda f: -f["bars"])[:20]}
 
 
-def _held_out_and_index(model: Any, corpus: Corpus | str | None) -> tuple[str, list[tuple[str, Score]], CopyIndex]:
-    """The corpus label, its held-out (test) pieces, and the index of its training pieces."""
+def _held_out_and_index(model: Any, corpus: Corpus | str | None,
+                        split: str = "test") -> tuple[str, list[tuple[str, Score]], CopyIndex]:
+    """The corpus label, its held-out pieces (of ``split``), and the index of its training pieces."""
     if isinstance(corpus, Corpus):
         loaded, label = corpus, corpus.name
         train = {id(s) for s in loaded.split("train")}
@@ -175,8 +192,8 @@ def _held_out_and_index(model: Any, corpus: Corpus | str | None) -> tuple[str, l
         spec: CorpusSpec = corpus_spec(model.card, corpus, model.name)
         loaded, label = load_spec(spec), spec.label
         index = copy_index(corpus=spec, loaded=loaded)
-    test = {id(s) for s in loaded.split("test")}
-    held_out = [(p.name, p.score) for p in loaded.pieces if id(p.score) in test]
+    chosen = {id(s) for s in loaded.split(split)}
+    held_out = [(p.name, p.score) for p in loaded.pieces if id(p.score) in chosen]
     return label, held_out, index
 
 
@@ -204,14 +221,14 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
     """
     settings = settings or EvalSettings()
     began = time.perf_counter()
-    label, held_out, index = _held_out_and_index(model, corpus)
+    label, held_out, index = _held_out_and_index(model, corpus, settings.split)
     seeds = pick_seeds(held_out, settings)
     if len(seeds) < 4:
         raise EvaluationError(
-            f"The held-out split of {label} has {len(seeds)} pieces of at least "
+            f"The held-out ({settings.split}) split of {label} has {len(seeds)} pieces of at least "
             f"{settings.seed_bars + settings.min_bars} bars: evaluation needs 4 or more. Use a larger corpus, or fewer "
             "--seed-bars.")
-    takes = _generate(model, seeds, settings, progress)
+    takes, first_draws = _generate(model, seeds, settings, index, progress)
     start = [s.seed(settings.seed_bars).padded_to_bar().length for s in seeds]
     generated = [[t.crop(st, st + s.bars * t.steps_per_bar) for t in group]  # the new bars only
                  for s, st, group in zip(seeds, start, takes, strict=True)]
@@ -259,8 +276,9 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
                        "generated_vs_real": two_sample.to_dict(), "real_vs_real": floor.to_dict()},
         "bar_metrics": {"generated": gen_bars, "real": real_bars,
                         "relative_difference": {k: _relative(gen_bars[k], real_bars[k]) for k in metrics.BAR_METRICS}},
-        "originality": {"flag_bars": FLAG_BARS, "generated": _copies(index, checked),
-                        "real": _copies(index, originals)},
+        "originality": {"flag_bars": FLAG_BARS, "copy_guard": settings.avoid_copies,
+                        "generated": _copies(index, checked), "real": _copies(index, originals),
+                        **({"first_draws": _copy_stats(first_draws)} if first_draws else {})},
     }
     if model.family.name == "gan":
         report["noise_ladder"] = noise_ladder(model, seeds, settings)

@@ -63,10 +63,12 @@ def generate(model: LoadedModel, seed: Score | None, params: SampleParams | None
              lock: Lock | None = None) -> list[Score]:
     """``params.n_variations`` pieces: each is the seed, unchanged, then new music.
 
-    With ``lock``, the seed is a take to rewrite instead: each piece keeps what the
-    lock keeps (bars, tracks) bit for bit and has the rest written anew, as long as
-    the take (see ``lock.py``). The same model, seed and params give the same music
-    on the same device.
+    With ``params.avoid_copies``, takes that copy the model's training music are drawn
+    again (:mod:`musicgen.copyguard`); the first use of a model reads its corpus's
+    copy index (milliseconds once cached on disk). With ``lock``, the seed is a take
+    to rewrite instead: each piece keeps what the lock keeps (bars, tracks) bit for
+    bit and has the rest written anew, as long as the take (see ``lock.py``). The
+    same model, seed and params give the same music on the same device.
     """
     params = params or SampleParams()
     if lock is not None:
@@ -75,4 +77,14 @@ def generate(model: LoadedModel, seed: Score | None, params: SampleParams | None
         return regenerate(model, seed, lock, params)
     if seed is not None:
         check_seed(seed)
-    return model.family.generate(model.network, model.config, seed, params, model.device)
+
+    def draw(p: SampleParams) -> list[Score]:
+        return model.family.generate(model.network, model.config, seed, p, model.device)
+
+    if not params.avoid_copies:
+        return draw(params)
+    from .copyguard import redraw_copies
+    from .originality import copy_index
+
+    start = seed.padded_to_bar().length if seed is not None else 0
+    return redraw_copies(draw, params, copy_index(model), start).takes

@@ -40,21 +40,21 @@ class Take:
 
 
 class ShownTake(NamedTuple):
-    """A take as the Compose page shows and serves it."""
+    """A take as the Compose page shows and serves it (its WAV download is made from ``sound``
+    when asked for: :func:`musicgen.audio.to_wav`)."""
 
     score: Score
     sound: bytes  # browser audio (``audio.BROWSER_FORMAT``)
-    wav: bytes
     first_new: int  # tracks from here on are the model's (drawn in the new colour)
     png: bytes  # its piano roll
     midi: bytes
 
 
 def play_takes(takes: Sequence[Score], program: int | None = None,
-               shared_until: int | None = None) -> list[tuple[bytes, bytes]]:
-    """Browser audio (``audio.BROWSER_FORMAT``) and WAV bytes of each take, rendered and encoded
-    on every core (FluidSynth and libsndfile compute without the GIL). ``shared_until``: the
-    takes continue one seed that ends at this step, so its audio is rendered once
+               shared_until: int | None = None) -> list[bytes]:
+    """Browser audio (``audio.BROWSER_FORMAT``) of each take, rendered and encoded on every core
+    (FluidSynth and libsndfile compute without the GIL). ``shared_until``: the takes continue
+    one seed that ends at this step, so its audio is rendered once
     (:func:`musicgen.audio.render_continuations`)."""
     from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
     from .synths import POOL
@@ -63,7 +63,7 @@ def play_takes(takes: Sequence[Score], program: int | None = None,
     rendered = (render_many(list(takes), options) if shared_until is None
                 else render_continuations(list(takes), shared_until, options))
     with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:
-        return list(encoders.map(lambda r: (encode(r, BROWSER_FORMAT), encode(r, "wav")), rendered))
+        return list(encoders.map(lambda r: encode(r, BROWSER_FORMAT), rendered))
 
 
 def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,
@@ -95,8 +95,7 @@ def show_takes(takes: Sequence[Score], first_new: int, program: int | None = Non
         lap("MIDI")
         played = sounds.result()
         lap("audio")
-    return [ShownTake(t, sound, wav, first_new, png, m)
-            for t, (sound, wav), png, m in zip(takes, played, pngs, midi, strict=True)]
+    return [ShownTake(t, sound, first_new, png, m) for t, sound, png, m in zip(takes, played, pngs, midi, strict=True)]
 
 
 def move(items: Sequence[Any], index: int, offset: int) -> list[Any]:

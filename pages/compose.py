@@ -7,11 +7,12 @@ import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
+from functools import partial
 
 import pretty_midi
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
+from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, to_wav
 from musicgen.errors import MusicgenError
 from musicgen.harmonize import can_harmonize
 from musicgen.lock import Lock, locked_notes
@@ -61,6 +62,7 @@ def save_take(index: int) -> None:
     st.toast(f"Kept {name}: find it on Takes.", icon="⭐")
 
 
+DEFAULTS = SampleParams()  # the settings every model starts from (evaluation and the listening test use them too)
 COPY_CHECK_WAIT_S = 5.0  # the longest a request waits for a model's copy index that is still being built
 
 
@@ -85,6 +87,12 @@ def copy_index_future(model_name: str) -> Future:
 
     threading.Thread(target=build, name=f"copy-index-{model_name}", daemon=True).start()
     return future
+
+
+def copy_index_ready(model_name: str) -> bool:
+    """Whether the model's copy index is built, so that the copy guard can run without waiting for it."""
+    future = copy_index_future(model_name)
+    return future.done() and future.exception() is None
 
 
 def copy_checks(model_name: str, takes: list, new_from: int) -> list[CopyCheck | str]:
@@ -182,6 +190,7 @@ in_family = [m for m in models if m.card.get("family", "rnn") == family]
 labels = {m.name: f"{m.name} — {m.card.get('description', '')}" for m in in_family}
 model_name = pick_model.selectbox("Model (style)", list(labels), format_func=labels.get, key="model")
 is_gan = family == "gan"
+copy_index_future(model_name)  # read the model's training music for the copy guard while the musician sets up
 
 with st.form("settings"):
     left, middle, right = st.columns(3)
@@ -189,9 +198,9 @@ with st.form("settings"):
     variations = left.slider("Variations", 1, MAX_VARIATIONS, 4, key="variations")
     random_seed = left.number_input("Random seed", 0, 2**31 - 1, 0, key="random_seed",
                                     help="The same seed and settings give the same takes.")
-    temperature = middle.slider("Temperature", 0.0, 2.0, 1.0, 0.05, disabled=is_gan, key="temperature",
+    temperature = middle.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, disabled=is_gan, key="temperature",
                                 help="RNN only. 0 always picks the likeliest note; higher is more adventurous.")
-    top_p = middle.slider("Top-p", 0.05, 1.0, 0.95, 0.05, disabled=is_gan, key="top_p",
+    top_p = middle.slider("Top-p", 0.05, 1.0, DEFAULTS.top_p, 0.05, disabled=is_gan, key="top_p",
                           help="RNN only. Leave out the unlikeliest notes.")
     noise = middle.slider("Noise", 0.0, 2.0, 0.5, 0.05, disabled=not is_gan, key="noise",
                           help="GAN only. 0 stays nearest your seed; higher strays further.")
@@ -201,6 +210,9 @@ with st.form("settings"):
     density = middle.slider("Density", 0.5, 0.8, 0.5, 0.05, disabled=not is_gan, key="density",
                             help="GAN only. 0.5 is the model's own balance; higher gives more notes.")
     instrument = right.selectbox("Play with", PROGRAMS, key="instrument", help="The instrument you hear.")
+    avoid_copies = right.toggle("Redraw copies", True, key="avoid_copies",
+                                help="Draw again any take that copies 2 bars or more of the music the model "
+                                     "learned from (up to 3 more tries; the take copying least is kept).")
     default_bpm = round(min(max(seed.bpm, 30), 240)) if seed is not None else 100
     tempo = right.slider("Tempo (BPM)", 30, 240, default_bpm, key="tempo",
                          help="For listening and for the MIDI you download.")
@@ -215,6 +227,7 @@ if go and seed is not None:
             bars=bars, temperature=temperature, top_p=top_p, noise=noise, n_variations=variations,
             random_seed=int(random_seed), max_polyphony=None if polyphony == 8 or is_gan else polyphony,
             key_lock=None if key == KEY_OFF else "auto" if key == KEY_SEED else key,
+            avoid_copies=avoid_copies and copy_index_ready(model_name),
             threshold=None if not is_gan or density == 0.5 else density_threshold(
                 cached_model(model_name).config.threshold, density))
         with st.status("Composing...", expanded=False) as status:
@@ -259,7 +272,8 @@ if takes:
                 a, b, c, d = st.columns(4)
                 a.download_button("MIDI", shown.midi, f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}", icon=":material/download:")
-                b.download_button("WAV", shown.wav, f"{base}-{index + 1}.wav", "audio/wav", key=f"wav-{index}",
+                b.download_button("WAV", partial(to_wav, shown.sound), f"{base}-{index + 1}.wav", "audio/wav",
+                                  key=f"wav-{index}",
                                   icon=":material/download:")
                 c.button("Keep", key=f"keep-{index}", icon="⭐", help="Put this take on the Takes page.",
                          on_click=save_take, args=(index,))

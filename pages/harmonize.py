@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES
+from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, to_wav
 from musicgen.errors import MusicgenError
 from musicgen.harmonize import (
     MelodyError,
@@ -44,7 +45,7 @@ def show_error(exc: Exception) -> None:
 def keep_results(takes: list[Score], kept: list, name: str) -> None:
     """Render the results and put them in the session, with the notes that were kept."""
     audio = play_takes(takes)
-    st.session_state["harmonies"] = {"takes": [(t, sound, wav) for t, (sound, wav) in zip(takes, audio, strict=True)],
+    st.session_state["harmonies"] = {"takes": list(zip(takes, audio, strict=True)),
                                      "kept": kept, "name": name}
 
 
@@ -115,7 +116,7 @@ if results:
     kept = set(results["kept"])
     for row in range(0, len(results["takes"]), 2):
         for column, index in zip(st.columns(2), range(row, min(row + 2, len(results["takes"]))), strict=False):
-            take, sound, wav = results["takes"][index]
+            take, sound = results["takes"][index]
             with column, st.container(border=True):
                 st.image(piano_roll_png(take, 1, f"Harmonization {index + 1}", locked=kept))
                 st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
@@ -123,7 +124,7 @@ if results:
                 stem = f"{results['name']}-{index + 1}"
                 a.download_button("MIDI", score_to_bytes(take), f"{stem}.mid", "audio/midi", key=f"h-mid-{index}",
                                   icon=":material/download:")
-                b.download_button("WAV", wav, f"{stem}.wav", "audio/wav", key=f"h-wav-{index}",
+                b.download_button("WAV", partial(to_wav, sound), f"{stem}.wav", "audio/wav", key=f"h-wav-{index}",
                                   icon=":material/download:")
 
     st.subheader("Keep what you like, rewrite the rest")

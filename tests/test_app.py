@@ -264,6 +264,34 @@ def test_listen_with_a_damaged_database_warns_and_still_plays(listening_model: s
     assert at.button(key="listen-next")  # the quiz goes on
 
 
+def test_compose_redraws_copies_once_the_models_training_music_is_read(user_model: str) -> None:
+    import json
+    import shutil
+    import time
+
+    from musicgen.originality import copy_index
+    from musicgen.paths import data_dir
+
+    model = data_dir() / "models" / "aaa-debug-rnn-tunes"  # the debug RNN, its card naming a folder of MIDI files
+    if not model.exists():
+        shutil.copytree(data_dir() / "models" / user_model, model)
+        card = json.loads((model / "card.json").read_text())
+        (model / "card.json").write_text(json.dumps({**card, "corpus": str(ROOT / "assets" / "examples")}))
+    copy_index(model.name)  # on disk, as a first visit leaves it: the page loads it in milliseconds
+    at = _compose(model.name)
+    for _ in range(20):  # the page loads the index in a thread of its own
+        at.button[0].click().run()
+        if at.session_state["rating_context"]["params"].avoid_copies:
+            break
+        time.sleep(0.25)
+    assert not at.exception and not at.error
+    assert at.session_state["rating_context"]["params"].avoid_copies  # on by default
+    assert len(at.session_state["takes"]) == 2
+    at.toggle(key="avoid_copies").set_value(False)
+    at.button[0].click().run()
+    assert not at.session_state["rating_context"]["params"].avoid_copies
+
+
 def test_compose_take_is_rated_with_its_model_settings_and_seed(user_model: str) -> None:
     import json
 
@@ -306,7 +334,7 @@ def test_harmonize_writes_voices_under_the_soprano_and_rewrites_a_part(user_mode
     at = _harmonize(user_model)  # the first example: a Bach chorale, whose soprano is the melody
     assert not at.exception and not at.error
     assert at.selectbox(key="h-track").value == 0
-    takes = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    takes = [t for t, _ in at.session_state["harmonies"]["takes"]]
     assert len(takes) == 2
     assert all([tr.name for tr in t.tracks] == ["Soprano", "Alto", "Tenor", "Bass"] for t in takes)
     assert len(at.get("image")) == 3 and len(at.get("audio")) == 3  # the melody and two harmonizations
@@ -315,7 +343,7 @@ def test_harmonize_writes_voices_under_the_soprano_and_rewrites_a_part(user_mode
     at.button_group(key="h-lock-bars").set_value([1]).run()
     at.button(key="h-rewrite").click().run()
     assert not at.exception and not at.error
-    rewrites = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    rewrites = [t for t, _ in at.session_state["harmonies"]["takes"]]
     bar = first.steps_per_bar
     for take in rewrites:
         assert [n for n in take.notes if n.start < bar] == [n for n in first.notes if n.start < bar]
@@ -325,7 +353,7 @@ def test_harmonize_writes_voices_under_the_soprano_and_rewrites_a_part(user_mode
 def test_harmonize_with_a_gan_keeps_the_melody_and_the_kept_bar() -> None:
     at = _harmonize("gan-bach")
     assert not at.exception and not at.error
-    takes = [t for t, _, _ in at.session_state["harmonies"]["takes"]]
+    takes = [t for t, _ in at.session_state["harmonies"]["takes"]]
     assert len(takes) == 2
     assert all([tr.name for tr in t.tracks] == ["Soprano", "Alto", "Tenor", "Bass"] for t in takes)
     first = takes[0]
@@ -333,7 +361,7 @@ def test_harmonize_with_a_gan_keeps_the_melody_and_the_kept_bar() -> None:
     at.button(key="h-rewrite").click().run()
     assert not at.exception and not at.error
     bar = first.steps_per_bar
-    for take in [t for t, _, _ in at.session_state["harmonies"]["takes"]]:
+    for take in [t for t, _ in at.session_state["harmonies"]["takes"]]:
         assert [n for n in take.notes if n.start < bar] == [n for n in first.notes if n.start < bar]
         assert [n for n in take.notes if n.track == 0] == [n for n in first.notes if n.track == 0]
 

@@ -294,6 +294,17 @@ def test_wav_header() -> None:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, SR)
 
 
+def test_the_wav_download_made_from_the_players_flac_is_the_wav() -> None:
+    rendered = fallback(a4())
+    wav, direct = audio.to_wav(encode(rendered, "flac")), encode(rendered, "wav")
+    assert wav[:44] == direct[:44]  # the same header: 16-bit stereo at the same rate, as long
+    # FLAC is lossless; libsndfile rounds some floats to 16 bits one step from numpy (-90 dB).
+    difference = np.frombuffer(wav[44:], "<i2").astype(int) - np.frombuffer(direct[44:], "<i2")
+    assert np.abs(difference).max() <= 1
+    with pytest.raises(ValueError, match="not audio"):
+        audio.to_wav(b"not a FLAC file")
+
+
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="Unknown audio format"):
         encode(fallback(a4()), "mp3")

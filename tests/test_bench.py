@@ -96,7 +96,7 @@ def test_request_path_gives_what_the_compose_page_shows(debug_rnn, seed_file: Pa
     request = serve_request(debug_rnn, seed_file.read_bytes(), SampleParams(bars=1, n_variations=2), stages)
     assert len(request.takes) == 2
     for take in request.takes:
-        assert take.sound[:4] == b"fLaC" and take.wav[:4] == b"RIFF"
+        assert take.sound[:4] == b"fLaC"
         assert take.png[:8] == b"\x89PNG\r\n\x1a\n" and load_midi(take.midi) == load_midi(score_to_bytes(take.score))
         assert take.first_new == 1  # the seed's one track, then the model's
     assert list(stages) == ["read seed", "generate", "piano rolls", "MIDI", "audio"]

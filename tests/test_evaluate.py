@@ -223,6 +223,10 @@ def test_evaluate_the_debug_rnn_end_to_end(debug_rnn, tmp_path: Path) -> None:
     assert any(f["seed"] == "ode-to-joy-melody.mid" and f["source"] == "ode-up-a-fourth"
                for f in real["flagged_pieces"])
     assert set(report["targets"]) == {"overlap", "two_sample", "copy_rate"}
+    # The copy guard ran, as in the app: the first draws copy at least as often as the takes kept.
+    first, kept = report["originality"]["first_draws"], report["originality"]["generated"]
+    assert report["originality"]["copy_guard"] and first["pieces"] == kept["pieces"] == 6
+    assert first["flag_rate"] >= kept["flag_rate"]
 
     folder = write_report(report, tmp_path / "report")
     for name in ("report.json", "report.md", "features.png", "histograms.png", "two_sample.png", "originality.png"):
@@ -231,6 +235,7 @@ def test_evaluate_the_debug_rnn_end_to_end(debug_rnn, tmp_path: Path) -> None:
     text = markdown(report)
     assert "| bar metric |" in text and "overlapping area" in text and "real vs real" in text
     assert ">= 2 bars" in text and report["originality"]["real"]["rate_at_least"]["2"] > 0
+    assert "first draws (before the copy guard)" in text
 
 
 def test_jaccard_distance_of_bars_and_from_the_seed() -> None:
@@ -304,6 +309,16 @@ def test_cli_evaluate_writes_the_report(debug_rnn_dir: Path, midi_folder: Path, 
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["pieces"]["seeds"] == 4 and report["corpus"] == str(midi_folder.resolve())
     assert (out / "report.md").is_file()
+
+
+def test_cli_evaluate_seeds_from_the_validation_split_when_asked(debug_rnn_dir: Path, midi_folder: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from musicgen.__main__ import main
+
+    code = main(["evaluate", "--model", str(debug_rnn_dir), "--corpus", str(midi_folder), "--split", "valid",
+                 "--no-copy-guard", "--top-p", "0.9", "--samples", "4", "--bars", "2", "--seed-bars", "1"])
+    assert code != 0  # the folder has 2 validation tunes, and evaluation needs 4 seeds
+    assert "(valid) split" in capsys.readouterr().err
 
 
 def test_cli_evaluate_asks_for_the_corpus_when_the_card_does_not_name_one(
