@@ -11,7 +11,7 @@ STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm chromium
 PORT ?= 8501
 
-.PHONY: run test setup system-deps lint bench examples models model-reports clean
+.PHONY: run test setup system-deps lint bench examples models model-reports copy-indexes clean
 
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
@@ -42,7 +42,13 @@ models: setup
 	  --name gan-folk --out assets/models/gan-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
 	rm -f assets/models/*/train_state.pt
-	$(MAKE) model-reports
+	$(MAKE) copy-indexes model-reports
+
+# The shipped models' copy indexes (their training melodies as interval n-grams), so that a
+# fresh server checks and guards takes at once instead of reading the corpora first.
+copy-indexes: setup
+	rm -rf assets/copy-index
+	$(PY) -m musicgen.originality --ship rnn-jsb rnn-folk gan-bach gan-folk
 
 # What the Models page and the README show of each shipped model: the JSB benchmark and
 # an evaluation report (held-out continuations, two-sample test, copy checks).

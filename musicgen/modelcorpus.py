@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .corpus import BUILTIN, Corpus, load_corpus
+from .corpus import BUILTIN, CACHE_VERSION, Corpus, load_corpus
 from .errors import MusicgenError
 
 _LIMITED = re.compile(r"^(?P<name>\w+) \(first (?P<limit>\d+) source files\)$")
@@ -44,8 +44,9 @@ class CorpusSpec:
         return self.source + (f" (first {self.limit} source files)" if self.limit else "")
 
     def cache_key(self) -> str:
-        """Changes when the corpus could have changed: a folder's files, sizes and times count."""
-        text = self.label
+        """Changes when the corpus could have changed: the corpus reader's version, and a folder's
+        files, sizes and times."""
+        text = f"{self.label}|reader v{CACHE_VERSION}"
         if not self.builtin:
             path = Path(self.source)
             files = sorted(path.rglob("*")) if path.is_dir() else [path]

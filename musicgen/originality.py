@@ -34,14 +34,16 @@ from .corpus import Corpus
 from .errors import MusicgenError
 from .metrics import top_voice
 from .modelcorpus import CorpusSpec, corpus_spec, load_spec
-from .paths import data_dir
+from .paths import ASSETS, data_dir
 from .score import Score
 
-__all__ = ["FLAG_BARS", "MIN_NOTES", "CopyCheck", "CopyIndex", "copy_index", "melody_tokens", "originality_of"]
+__all__ = ["FLAG_BARS", "MIN_NOTES", "CopyCheck", "CopyIndex", "copy_index", "copy_index_key", "melody_tokens",
+           "originality_of"]
 
 FLAG_BARS = 2.0  # a copied passage this long (in bars) or longer flags the piece
 MIN_NOTES = 4  # shorter runs (4 intervals and lengths = 5 pitches) are too common to call a copy
 INDEX_VERSION = 1
+SHIPPED_INDEXES = ASSETS / "copy-index"  # the shipped models' indexes (small: 60 KB to 1.5 MB)
 _HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
 
 Token = tuple[int, Fraction, Fraction]  # (interval, length in beats, rest before in beats)
@@ -223,10 +225,18 @@ def copy_index(model: Any = None, corpus: str | CorpusSpec | None = None, loaded
         return index
 
 
+def copy_index_key(model: Any) -> str:
+    """What identifies a model's copy index: its corpus (models of one corpus share one index).
+
+    Raises ``CorpusUnknown`` when the model's card names no corpus found here.
+    """
+    return _spec_of(model, None).cache_key()
+
+
 def ready_copy_index(model: Any) -> CopyIndex | None:
     """A model's copy index if it is in this process or cached on disk (milliseconds), else None:
     then only :func:`copy_index` builds it, which reads the corpus."""
-    key = _spec_of(model, None).cache_key()
+    key = copy_index_key(model)
     with _LOCK:
         index = _ready_index(key)
         if index is not None:
@@ -242,14 +252,32 @@ def _spec_of(model: Any, corpus: str | CorpusSpec | None) -> CorpusSpec:
 
 
 def _ready_index(key: str) -> CopyIndex | None:
+    """The index in this process, in the data folder's cache, or shipped with the app (in that order)."""
     if key in _CACHE:
         return _CACHE[key]
-    path = _index_path(key)
-    return CopyIndex.load(path) if path.is_file() else None
+    for path in (_index_path(key), _shipped_path(key)):
+        index = CopyIndex.load(path) if path.is_file() else None
+        if index is not None:
+            return index
+    return None
 
 
 def _index_path(key: str) -> Path:
     return data_dir() / "cache" / f"copy-index-v{INDEX_VERSION}-{key}.npz"
+
+
+def _shipped_path(key: str) -> Path:
+    return SHIPPED_INDEXES / f"copy-index-v{INDEX_VERSION}-{key}.npz"
+
+
+def ship_copy_index(model: str) -> Path:
+    """Build a shipped model's copy index (or take it from the cache) and write it to
+    ``assets/copy-index`` (``make copy-indexes``), so that a fresh server checks and guards
+    that model's takes at once instead of reading its corpus first."""
+    key = copy_index_key(model)
+    index = copy_index(model)
+    index.save(_shipped_path(key))
+    return _shipped_path(key)
 
 
 def originality_of(score: Score, model: Any, start_step: int = 0, corpus: str | None = None) -> CopyCheck:
@@ -319,8 +347,12 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-if __name__ == "__main__":  # python -m musicgen.originality MODEL PARENT_PID (see build_in_subprocess)
+if __name__ == "__main__":
     import sys
 
-    _exit_with_parent(int(sys.argv[2]))
-    warm_copy_index(sys.argv[1])
+    if sys.argv[1] == "--ship":  # python -m musicgen.originality --ship MODEL... (make copy-indexes)
+        for name in sys.argv[2:]:
+            print(f"wrote {ship_copy_index(name)}")
+    else:  # python -m musicgen.originality MODEL PARENT_PID (see build_in_subprocess)
+        _exit_with_parent(int(sys.argv[2]))
+        warm_copy_index(sys.argv[1])

@@ -18,7 +18,14 @@ from musicgen.harmonize import can_harmonize
 from musicgen.lock import Lock, locked_notes
 from musicgen.midi import score_to_bytes
 from musicgen.models.registry import list_models
-from musicgen.originality import CopyCheck, build_in_subprocess, copy_index, originality_of, ready_copy_index
+from musicgen.originality import (
+    CopyCheck,
+    build_in_subprocess,
+    copy_index,
+    copy_index_key,
+    originality_of,
+    ready_copy_index,
+)
 from musicgen.plots import piano_roll_png
 from musicgen.sampling import MAX_BARS, MAX_VARIATIONS, SampleParams, density_threshold
 from musicgen.score import PITCH_CLASS_NAMES
@@ -66,13 +73,25 @@ DEFAULTS = SampleParams()  # the settings every model starts from (evaluation an
 COPY_CHECK_WAIT_S = 5.0  # the longest a request waits for a model's copy index that is still being built
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
 def copy_index_future(model_name: str) -> Future:
-    """The index of a model's training music, built once per server in a background thread.
+    """The index of a model's training music, built once per server and corpus in a background thread.
 
     The first build reads the model's corpus, which for a large one takes a minute:
-    it starts as soon as a model is chosen and never holds up a request.
+    it starts as soon as a model is chosen and never holds up a request. Models that
+    learned from the same corpus (rnn-folk and gan-folk) share one build.
     """
+    try:
+        corpus = copy_index_key(model_name)
+    except MusicgenError:  # no corpus to read: the future says why, once per model
+        corpus = f"model:{model_name}"
+    return _index_future(corpus, model_name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _index_future(corpus: str, _model_name: str) -> Future:
+    """The build of ``corpus``'s copy index, for the first model that asked (``_model_name``: not part
+    of the cache's key, so later models of the same corpus share the build)."""
+    model_name = _model_name
     future: Future = Future()
 
     def build() -> None:

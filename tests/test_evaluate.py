@@ -360,6 +360,13 @@ def test_find_report_reads_the_users_report() -> None:
     assert find_report_dir("my-model") == folder
 
 
+def test_models_of_one_corpus_share_one_copy_index() -> None:
+    from musicgen.originality import copy_index_key
+
+    assert copy_index_key("rnn-folk") == copy_index_key("gan-folk")  # the app builds it once for both
+    assert len({copy_index_key(m) for m in ("rnn-folk", "rnn-jsb", "gan-bach")}) == 3
+
+
 def test_the_app_builds_a_copy_index_in_a_process_of_its_own(debug_rnn_dir: Path, midi_folder: Path,
                                                              tmp_path: Path) -> None:
     import shutil

@@ -34,3 +34,26 @@ def test_shipped_model_continues_a_seed_on_the_cpu(name: str) -> None:
         new = [n for n in take.notes if n.track == len(seed.tracks)]
         assert new, "the continuation has notes"
         assert all(n.start >= seed.padded_to_bar().length for n in new)
+
+
+def test_every_shipped_model_has_its_copy_index_ready_without_reading_its_corpus() -> None:
+    from musicgen.originality import copy_index_key, ready_copy_index
+
+    for name in ("rnn-jsb", "rnn-folk", "gan-bach", "gan-folk"):
+        index = ready_copy_index(name)
+        assert index is not None and len(index) > 100, name
+        assert (ROOT / "assets" / "copy-index" / f"copy-index-v1-{copy_index_key(name)}.npz").is_file()
+
+
+def test_the_shipped_chorale_index_is_what_the_corpus_gives_now() -> None:
+    """`make copy-indexes` wrote it; a change to the corpus reader changes its key (so it is not used)
+    or, if not, must leave the index as it was."""
+    from musicgen.modelcorpus import corpus_spec, load_spec
+    from musicgen.originality import CopyIndex, ready_copy_index
+
+    loaded = load_spec(corpus_spec({"corpus": "jsb"}))
+    train = {id(s) for s in loaded.split("train")}
+    fresh = CopyIndex.build([(p.name, p.score) for p in loaded.pieces if id(p.score) in train])
+    shipped = ready_copy_index("rnn-jsb")
+    assert shipped is not None and shipped.names == fresh.names and shipped.vocab == fresh.vocab
+    assert (shipped.seq == fresh.seq).all()
