@@ -76,8 +76,9 @@ def figure_png(fig: Figure) -> bytes:
 # same colours. They are palette indices (an RGB PNG spends 18 ms filtering its rows,
 # one of 82 colours 4 ms). Sizes are in pixels of the 1000 x 320 picture.
 WIDTH, HEIGHT = 1000, 320
-MARGIN = {"left": 52, "right": 16, "top": 34, "top_untitled": 12, "bottom": 40}
+MARGIN = {"left": 60, "right": 16, "top": 40, "top_untitled": 14, "bottom": 46}
 _INK, _GRID = "#333333", "#d0ccc0"
+LABEL_PX, TITLE_PX = 15, 18  # text heights: the app shows two takes side by side, at about a third of this size
 _LEVELS = 16  # shades of each colour: the ink's for smooth text, the notes' for their loudness
 _NOTE_COLOURS = (SEED_COLOUR, NEW_COLOUR, LOCKED_COLOUR, DRUM_COLOUR)
 _WHITE_I, _GRID_I, _INK_I, _NOTES_I = 0, 1, 2, 2 + _LEVELS  # first palette index of each
@@ -173,13 +174,13 @@ def piano_roll_png(score: Score, new_from_track: int | None = None, title: str =
     pixels[bottom, left:right + 1] = ink
     for p in (p for p in range(low, high + 1) if p % 12 == 0):
         pixels[y_of(p), left - 4:left] = ink
-        _write(pixels, (left - 7, y_of(p)), pitch_name(p), 12, "rm")
+        _write(pixels, (left - 7, y_of(p)), pitch_name(p), LABEL_PX, "rm")
     for b in bar_labels(n_bars):
         pixels[bottom:bottom + 5, x_of(b * bar)] = ink
-        _write(pixels, (x_of(b * bar) + 3, bottom + 6), str(b + 1), 12, "la")
-    _write(pixels, ((left + right) / 2, HEIGHT - 4), "bars", 12, "md")
+        _write(pixels, (x_of(b * bar) + 3, bottom + 6), str(b + 1), LABEL_PX, "la")
+    _write(pixels, ((left + right) / 2, HEIGHT - 3), "bars", LABEL_PX, "md")
     if title:
-        _write(pixels, (left, top - 8), title, 14, "ld")
+        _write(pixels, (left, top - 9), title, TITLE_PX, "ld")
     image = Image.fromarray(pixels, "P")
     image.putpalette(_palette())
     buffer = io.BytesIO()
