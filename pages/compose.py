@@ -180,7 +180,8 @@ def show_copy_check(check: CopyCheck | str | None) -> None:
         st.warning(f"Copies {check.bars:g} bars of {check.source or 'a training piece'} note for note "
                    "(as its intervals and rhythm). Try another random seed or a higher temperature.", icon="⚠️")
     elif check is not None:
-        longest = f"the longest passage shared with it is {check.bars:g} bars" if check.bars else "nothing shared"
+        bars = f"{check.bars:g} bar" + ("" if check.bars == 1 else "s")
+        longest = f"the longest passage shared with it is {bars}" if check.bars else "nothing shared"
         st.caption(f"✅ Original: checked against the training music; {longest}.")
 
 
