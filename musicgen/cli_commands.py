@@ -175,6 +175,9 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=float, default=0.5)
     p.add_argument("--threshold", type=float, help="GAN: density 0.05-0.95, lower: more notes (default: the model's)")
     p.add_argument("--variations", type=int, default=4)
+    p.add_argument("--allow-copies", action="store_true",
+                   help="keep takes that copy 2+ bars of the training music (by default they are drawn again, "
+                        "as in the app, when the model's copy index is at hand)")
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--key-lock", help='"auto" (the seed\'s key) or a key such as "D minor"')
     p.add_argument("--max-polyphony", type=int)
@@ -217,14 +220,19 @@ def _write_takes(takes: list, out: Path, stem: str, wav: bool) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from .generate import generate, load_model
+    from .originality import ready_copy_index
     from .sampling import SampleParams
 
-    params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
-                          n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
-                          max_polyphony=args.max_polyphony, threshold=args.threshold)
     lock = _lock(args)
     seed = load_midi(args.seed) if args.seed else None
     model = load_model(args.model, device=args.device)
+    try:  # the copy guard, as the app runs it: when the index is shipped or was built before
+        guard = not args.allow_copies and ready_copy_index(model) is not None
+    except MusicgenError:  # a card naming no corpus found here
+        guard = False
+    params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
+                          n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
+                          max_polyphony=args.max_polyphony, threshold=args.threshold, avoid_copies=guard)
     takes = generate(model, seed, params, lock=lock)
     stem = args.seed.stem if args.seed else model.name
     _write_takes(takes, args.out, f"{stem}-{model.name}" + ("-rewrite" if lock else ""), args.wav)
