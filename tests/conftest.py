@@ -37,6 +37,17 @@ def debug_rnn(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def debug_gan(tmp_path_factory: pytest.TempPathFactory):
+    """A debug GAN whose window holds a choir (C2 to B5), as it is after 100 steps of training.
+
+    (A debug GAN's bars hardly depend on the latent early on, and variations come from the latents.)
+    """
+    from enginefixtures import train_debug_gan
+
+    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-choir", eval_every=100, lowest=36, n_pitches=48)
+
+
+@pytest.fixture(scope="session")
 def user_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A debug RNN where the app looks for the user's models (the isolated data folder)."""
     from enginefixtures import train_debug_rnn
