@@ -13,6 +13,7 @@ CPU's, in distribution (the random streams differ, so the notes do).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import statistics
@@ -33,8 +34,6 @@ from .sampling import SampleParams, choose_device
 from .score import Score
 from .takes import ShownTake, show_takes
 
-# The Compose page's defaults (temperature and top-p sliders).
-APP_DEFAULTS = {"temperature": SampleParams.temperature, "top_p": SampleParams.top_p}
 # The issue's targets, per family: the whole request path, seconds.
 REQUEST_TARGET_S = {"rnn": 1.5, "gan": 0.5}
 BATCH_SPEEDUP_TARGET = 3.0
@@ -61,8 +60,8 @@ def suite_models(settings: BenchSettings) -> SuiteOutput:
     seed = load_midi(settings.seed)
     take_s = new_music_seconds(seed, settings.bars)
     n = VARIATIONS
-    batched = SampleParams(bars=settings.bars, n_variations=n, random_seed=0, **APP_DEFAULTS)
-    singles = [SampleParams(bars=settings.bars, n_variations=1, random_seed=i, **APP_DEFAULTS) for i in range(n)]
+    batched = SampleParams(bars=settings.bars, n_variations=n, random_seed=0)
+    singles = [SampleParams(bars=settings.bars, n_variations=1, random_seed=i) for i in range(n)]
     for name in model_names(settings):
         load = time_cases({"load": lambda name=name: load_model(name, device)}, settings.repeat)["load"]
         model = load_model(name, device)
@@ -116,7 +115,7 @@ def device_agreement(name: str, model: LoadedModel, seed: Score, bars: int, take
     share of each pitch class.
     """
     cpu = load_model(name, "cpu")
-    params = SampleParams(bars=bars, n_variations=takes, random_seed=0, **APP_DEFAULTS)
+    params = SampleParams(bars=bars, n_variations=takes, random_seed=0)
     stats = {}
     for label, m in (("device", model), ("cpu", cpu)):
         new = [n for t in generate(m, seed, params) for n in t.notes if n.track >= len(seed.tracks)]
@@ -168,16 +167,13 @@ def app_params(model: LoadedModel, bars: int, build: bool = False) -> SamplePara
     model's copy index is ready (``build``: read its corpus first if need be, before any timing;
     the app does that in a process of its own, which is why the memory probe does not)."""
     from .errors import MusicgenError
-    from .originality import copy_index, ready_copy_index
+    from .originality import copy_guard_ready, copy_index
 
-    try:
-        if build:
+    if build:  # a model whose card names no corpus found here runs unguarded, as in Compose
+        with contextlib.suppress(MusicgenError):
             copy_index(model)
-        guard = ready_copy_index(model) is not None
-    except MusicgenError:  # e.g. a model whose card names no corpus found here: Compose runs it unguarded too
-        guard = False
-    return SampleParams(bars=bars, n_variations=REQUEST_VARIATIONS, random_seed=0, avoid_copies=guard,
-                        **APP_DEFAULTS)
+    return SampleParams(bars=bars, n_variations=REQUEST_VARIATIONS, random_seed=0,
+                        avoid_copies=copy_guard_ready(model))
 
 
 def suite_request(settings: BenchSettings) -> SuiteOutput:

@@ -220,16 +220,13 @@ def _write_takes(takes: list, out: Path, stem: str, wav: bool) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from .generate import generate, load_model
-    from .originality import ready_copy_index
+    from .originality import copy_guard_ready
     from .sampling import SampleParams
 
     lock = _lock(args)
     seed = load_midi(args.seed) if args.seed else None
     model = load_model(args.model, device=args.device)
-    try:  # the copy guard, as the app runs it: when the index is shipped or was built before
-        guard = not args.allow_copies and ready_copy_index(model) is not None
-    except MusicgenError:  # a card naming no corpus found here
-        guard = False
+    guard = not args.allow_copies and copy_guard_ready(model)  # as the app: when the index is shipped or built
     params = SampleParams(bars=args.bars, temperature=args.temperature, top_p=args.top_p, noise=args.noise,
                           n_variations=args.variations, random_seed=args.random_seed, key_lock=args.key_lock,
                           max_polyphony=args.max_polyphony, threshold=args.threshold, avoid_copies=guard)

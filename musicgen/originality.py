@@ -37,8 +37,8 @@ from .modelcorpus import CorpusSpec, corpus_spec, load_spec
 from .paths import ASSETS, data_dir
 from .score import Score
 
-__all__ = ["FLAG_BARS", "MIN_NOTES", "CopyCheck", "CopyIndex", "copy_index", "copy_index_key", "melody_tokens",
-           "originality_of"]
+__all__ = ["FLAG_BARS", "MIN_NOTES", "CopyCheck", "CopyIndex", "copy_guard_ready", "copy_index", "copy_index_key",
+           "melody_tokens", "originality_of"]
 
 FLAG_BARS = 2.0  # a copied passage this long (in bars) or longer flags the piece
 MIN_NOTES = 4  # shorter runs (4 intervals and lengths = 5 pitches) are too common to call a copy
@@ -244,6 +244,15 @@ def ready_copy_index(model: Any) -> CopyIndex | None:
         return index
 
 
+def copy_guard_ready(model: Any) -> bool:
+    """Whether the copy guard can run for ``model`` without reading its corpus: its index is in
+    this process, cached on disk or shipped (False too for a card naming no corpus found here)."""
+    try:
+        return ready_copy_index(model) is not None
+    except MusicgenError:
+        return False
+
+
 def _spec_of(model: Any, corpus: str | CorpusSpec | None) -> CorpusSpec:
     if isinstance(corpus, CorpusSpec):
         return corpus
@@ -274,10 +283,9 @@ def ship_copy_index(model: str) -> Path:
     """Build a shipped model's copy index (or take it from the cache) and write it to
     ``assets/copy-index`` (``make copy-indexes``), so that a fresh server checks and guards
     that model's takes at once instead of reading its corpus first."""
-    key = copy_index_key(model)
-    index = copy_index(model)
-    index.save(_shipped_path(key))
-    return _shipped_path(key)
+    path = _shipped_path(copy_index_key(model))
+    copy_index(model).save(path)
+    return path
 
 
 def originality_of(score: Score, model: Any, start_step: int = 0, corpus: str | None = None) -> CopyCheck:

@@ -37,11 +37,12 @@ def test_shipped_model_continues_a_seed_on_the_cpu(name: str) -> None:
 
 
 def test_every_shipped_model_has_its_copy_index_ready_without_reading_its_corpus() -> None:
-    from musicgen.originality import copy_index_key, ready_copy_index
+    from musicgen.originality import copy_guard_ready, copy_index_key, ready_copy_index
 
     for name in ("rnn-jsb", "rnn-folk", "gan-bach", "gan-folk"):
         index = ready_copy_index(name)
         assert index is not None and len(index) > 100, name
+        assert copy_guard_ready(name)
         assert (ROOT / "assets" / "copy-index" / f"copy-index-v1-{copy_index_key(name)}.npz").is_file()
 
 

@@ -186,11 +186,11 @@ def make_pair(model: LoadedModel, piece: Piece, setup: ListeningSetup, random_se
     seed_end, end = setup.seed_bars * bar, (setup.seed_bars + setup.excerpt_bars) * bar
     program = next((t.program for t in score.tracks if not t.is_drum), 0)
     seed = score.crop(0, seed_end)
-    from ..originality import ready_copy_index
+    from ..originality import copy_guard_ready
 
     params = SampleParams(bars=setup.excerpt_bars, temperature=setup.temperature, top_p=setup.top_p,
                           n_variations=1, random_seed=random_seed,
-                          avoid_copies=setup.avoid_copies and ready_copy_index(model) is not None)
+                          avoid_copies=setup.avoid_copies and copy_guard_ready(model))
     take = generate(model, seed, params)[0]  # the seed, then the new bars on a track of their own
     human = as_excerpt(_window(score, seed_end, end), program)
     machine = as_excerpt(take.crop(seed.length, seed.length + (end - seed_end)), program)
