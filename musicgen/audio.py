@@ -318,13 +318,7 @@ def encode(rendered: Rendered, fmt: str = "wav") -> bytes:
     """Audio file bytes: ``"wav"`` (16-bit PCM), ``"flac"`` or ``"ogg"`` (Vorbis)."""
     pcm = np.clip(rendered.audio, -1.0, 1.0)
     if fmt == "wav":
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(rendered.sample_rate)
-            out.writeframes(np.round(pcm * 32767).astype("<i2").tobytes())
-        return buffer.getvalue()
+        return _wav(np.round(pcm * 32767).astype("<i2"), rendered.sample_rate)
     if fmt in ("flac", "ogg"):
         import soundfile
 
@@ -348,11 +342,16 @@ def to_wav(data: bytes) -> bytes:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="int16", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise ValueError(f"These are not audio file bytes that can be read ({exc}).") from exc
+    return _wav(samples, rate)
+
+
+def _wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """WAV bytes of 16-bit samples, ``(n_samples, channels)``."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(samples.shape[1])
         out.setsampwidth(2)
-        out.setframerate(rate)
+        out.setframerate(sample_rate)
         out.writeframes(samples.astype("<i2").tobytes())
     return buffer.getvalue()
 
