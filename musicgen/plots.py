@@ -25,6 +25,21 @@ DRUM_COLOUR = "#c98a3a"
 LOCKED_COLOUR = "#b03a48"  # what the musician kept while the model rewrote the rest (harmonize, lock)
 
 
+def note_colour(score: Score, note: Note, new_from_track: int | None, kept: Collection[Note]) -> str:
+    """A note's colour: drums amber, kept (locked) notes red, the model's (tracks from
+    ``new_from_track`` on) blue, the seed's grey."""
+    if score.tracks[note.track].is_drum:
+        return DRUM_COLOUR
+    if note in kept:
+        return LOCKED_COLOUR
+    return NEW_COLOUR if new_from_track is not None and note.track >= new_from_track else SEED_COLOUR
+
+
+def note_alpha(loudness: float) -> float:
+    """How strongly a note is drawn, from its velocity as a share of 127: quiet notes are paler."""
+    return 0.55 + 0.45 * loudness
+
+
 def piano_roll_figure(score: Score, new_from_track: int | None = None, title: str = "",
                       width: float = 10.0, height: float = 3.2, locked: Collection[Note] | None = None) -> Figure:
     """A piano roll of ``score``; tracks from ``new_from_track`` on are drawn as new material,
@@ -42,12 +57,9 @@ def piano_roll_figure(score: Score, new_from_track: int | None = None, title: st
     kept = set(locked or ())
     boxes, colours = [], []
     for n in score.notes:
-        track = score.tracks[n.track]
-        is_new = new_from_track is not None and n.track >= new_from_track
-        colour = DRUM_COLOUR if track.is_drum else LOCKED_COLOUR if n in kept else NEW_COLOUR if is_new else SEED_COLOUR
         x0, x1, y = n.start / beat, (n.start + n.duration) / beat, n.pitch
         boxes.append(((x0, y - 0.4), (x0, y + 0.4), (x1, y + 0.4), (x1, y - 0.4)))
-        colours.append(to_rgba(colour, 0.55 + 0.45 * n.velocity / 127))
+        colours.append(to_rgba(note_colour(score, n, new_from_track, kept), note_alpha(n.velocity / 127)))
     ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors="white", linewidths=0.4))
     bar = score.steps_per_bar / beat
     ax.vlines([b * bar for b in range(score.n_bars + 1)], low, high, colors="#d0ccc0", linewidth=0.8, zorder=0)
@@ -93,7 +105,7 @@ def _over_white(colour: str, alpha: float) -> list[int]:
 def _palette() -> list[int]:
     """White, the grid, the ink's shades (faint to full), then each note colour's shades (quiet to loud)."""
     shades = [(_INK, (k + 1) / _LEVELS) for k in range(_LEVELS)]
-    shades += [(c, 0.55 + 0.45 * k / (_LEVELS - 1)) for c in _NOTE_COLOURS for k in range(_LEVELS)]
+    shades += [(c, note_alpha(k / (_LEVELS - 1))) for c in _NOTE_COLOURS for k in range(_LEVELS)]
     return [255, 255, 255, *_over_white(_GRID, 1.0), *(v for c, a in shades for v in _over_white(c, a))]
 
 
@@ -161,9 +173,7 @@ def piano_roll_png(score: Score, new_from_track: int | None = None, title: str =
     kept = set(locked or ())
     half = max(0.4 * y_scale, 1.0)
     for n in score.notes:
-        track = score.tracks[n.track]
-        is_new = new_from_track is not None and n.track >= new_from_track
-        colour = 3 if track.is_drum else 2 if n in kept else 1 if is_new else 0
+        colour = _NOTE_COLOURS.index(note_colour(score, n, new_from_track, kept))
         x0 = x_of(n.start)
         x1 = max(x0 + 1, x_of(n.end) - 1)  # a pixel of white between notes that follow each other
         y = bottom - (n.pitch - low) * y_scale
