@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import wave
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +36,8 @@ __all__ = [
     "render_continuations",
     "render_many",
 ]
+
+T = TypeVar("T")
 
 # Where Debian/Ubuntu, Fedora, Arch and Homebrew put General MIDI SoundFonts.
 SOUNDFONT_PATHS = (
@@ -257,68 +262,133 @@ def render_many(scores: Sequence[Score], options: RenderOptions | None = None,
         return list(workers.map(lambda s: render(s, options, soundfont, parallel=False), scores))
 
 
+_HEADS: OrderedDict[tuple, np.ndarray] = OrderedDict()  # the last few seeds' parts, newest last
+_HEADS_KEPT = 4
+_HEADS_LOCK = threading.Lock()
+
+
+def _events_key(events: NoteEvents) -> tuple:
+    return (events.times.tobytes(), events.ons.tobytes(), events.channels.tobytes(), events.pitches.tobytes(),
+            events.velocities.tobytes(), tuple(sorted(events.programs.items())), events.n_samples)
+
+
+def _head(events: NoteEvents, options: RenderOptions, path: Path) -> np.ndarray:
+    """The seed's part of a set of continuations, rendered once per seed and kept (read-only).
+
+    A musician draws many sets of takes from one seed: its part is the same every time, so
+    only the first request plays it (with the same instrument, tempo and length). A fresh
+    synth renders the same events to the same samples, so a kept part is exactly what a
+    new render would give. The last :data:`_HEADS_KEPT` are kept (9 MB for 33 s).
+    """
+    key = (str(path), options, _events_key(events))
+    with _HEADS_LOCK:
+        if key in _HEADS:
+            _HEADS.move_to_end(key)
+            return _HEADS[key]
+    head = _render_fluidsynth(events, options, path, 1)
+    head.flags.writeable = False
+    with _HEADS_LOCK:
+        _HEADS[key] = head
+        while len(_HEADS) > _HEADS_KEPT:
+            _HEADS.popitem(last=False)
+    return head
+
+
+def forget_seed_parts() -> None:
+    """Drop the kept seed parts (:func:`_head`): the next request from any seed plays its part."""
+    with _HEADS_LOCK:
+        _HEADS.clear()
+
+
 def render_continuations(takes: Sequence[Score], shared_until: int, options: RenderOptions | None = None,
-                         soundfont: str | os.PathLike[str] | None = None) -> list[Rendered]:
+                         soundfont: str | os.PathLike[str] | None = None,
+                         then: Callable[[Rendered], T] | None = None) -> list[Rendered] | list[T]:
     """Render takes that all begin with the same notes (a seed continued several ways), in order.
 
-    The notes that start before step ``shared_until`` (the seed's) play once, each
-    take's later notes play on their own from there, and each take is the mix of the
-    two. Synthesis is linear in the notes (each note is voices of its own, summed, then
-    reverb and chorus, linear filters too), so the mix is the music of the whole take:
-    without effects it is :func:`render`'s to within -80 dB; with them, the reverb's
-    slow internal modulation runs at another phase in the later part, which moves the
-    waveform (about -18 dB) but not the sound (the spectrum's energy in every band
-    within 0.2 dB; ``tests/test_audio.py`` checks both). The seed is rendered once
-    instead of once per take. Takes whose early notes differ, and the built-in synth,
-    are rendered whole by :func:`render_many`.
+    The notes that start before step ``shared_until`` (the seed's) play once, and are kept
+    for the next request from the same seed (:func:`_head`); each take's later notes play
+    on their own from there, and each take is the mix of the two. Synthesis is linear in
+    the notes (each note is voices of its own, summed, then reverb and chorus, linear
+    filters too), so the mix is the music of the whole take: without effects it is :func:`render`'s to within -80 dB;
+    with them, the reverb's slow internal modulation runs at another phase in the later
+    part, which moves the waveform (about -18 dB) but not the sound (the spectrum's energy
+    in every band within 0.2 dB; ``tests/test_audio.py`` checks both). Takes whose early
+    notes differ, and the built-in synth, are rendered whole by :func:`render_many`.
+
+    ``then``, when given, is applied to each take in the worker that rendered it, as soon
+    as it is ready (encoding, say), and its results are returned instead: one take's
+    encoding overlaps the others' synthesis.
     """
     options = options or RenderOptions()
-    heads = {tuple(n for n in t.notes if n.start < shared_until) for t in takes}
+    openings = {tuple(n for n in t.notes if n.start < shared_until) for t in takes}
     try:
         path = find_soundfont(soundfont)
         POOL.check_library()
     except (SoundFontNotFound, SynthUnavailable):
         path = None
-    if path is None or len(takes) < 2 or len(heads) != 1 or shared_until <= 0:
-        return render_many(takes, options, soundfont)
+    if path is None or len(takes) < 2 or len(openings) != 1 or shared_until <= 0:
+        rendered = render_many(takes, options, soundfont)
+        return rendered if then is None else _map(then, rendered)
     longest = max(takes, key=lambda t: t.length)
-    shared = _events(longest.with_notes([n for n in longest.notes if n.start < shared_until], length=longest.length),
-                     options)
+    seed_notes = [n for n in longest.notes if n.start < shared_until]
     # FluidSynth starts notes on its 64-sample blocks: a later part starts on a block
     # boundary of the whole take, so every note sounds at the very sample it would.
     seconds_per_step = 60.0 / ((options.bpm or longest.bpm) * longest.steps_per_beat)
     offset = round(shared_until * seconds_per_step * options.sample_rate) // BLOCK * BLOCK
+    # The seed's part plays as long as the takes: some instruments ring on for seconds.
+    shared = _events(longest.with_notes(seed_notes, length=longest.length), options)
     parts = []
     for take in takes:
         e = _events(take.with_notes([n for n in take.notes if n.start >= shared_until], length=take.length), options)
         parts.append(NoteEvents(e.times - offset, e.ons, e.channels, e.pitches, e.velocities, e.programs,
                                 e.n_samples - offset))
 
-    def play(events: NoteEvents) -> np.ndarray:
-        return _render_fluidsynth(events, options, path, 1)
-
     with ThreadPoolExecutor(max_workers=min(len(takes) + 1, POOL.size)) as workers:
-        head, *tails = list(workers.map(play, [shared, *parts]))
-    out = []
-    for part, tail in zip(parts, tails, strict=True):
-        mix = head[: part.n_samples + offset].copy()
-        mix[offset:] += tail
-        out.append(Rendered(_finish(mix, options), options.sample_rate, f"FluidSynth with {path.name}"))
-    return out
+        head = workers.submit(_head, shared, options, path)
+
+        def play(part: NoteEvents) -> Rendered | T:
+            tail = _render_fluidsynth(part, options, path, 1)
+            seed_part = head.result()
+            mix = seed_part[: part.n_samples + offset].copy()
+            mix[offset:] += tail
+            rendered = Rendered(_finish(mix, options), options.sample_rate, f"FluidSynth with {path.name}")
+            return rendered if then is None else then(rendered)
+
+        return list(workers.map(play, parts))
+
+
+def _map(function: Callable[[Rendered], T], rendered: Sequence[Rendered]) -> list[T]:
+    """``function`` of each, on every core."""
+    with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as workers:
+        return list(workers.map(function, rendered))
 
 
 MIME_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg"}
-# What the app streams to the browser: FLAC (at the fastest level) is about half the WAV's
-# size and encodes in a seventh of a render's time; Ogg Vorbis is smaller still but encodes slower than
-# FluidSynth renders (see `make bench`).
-BROWSER_FORMAT = "flac"
+# What the app plays while the musician waits for it (takes, harmonizations, seeds): 16-bit
+# WAV at 32 kHz. What FluidR3 plays lies below its 16 kHz (above it, 46 to 83 dB down in the
+# examples' renders), and a render at 32 kHz takes a quarter less time; a WAV takes no time to
+# encode (FLAC's fastest level took a fifth of a take's), and at 32 kHz is about the size the
+# 44.1 kHz FLAC players had (4.3 against 3.8 MB for 33 s). Downloads play at 44.1 kHz (:func:`wav_file`).
+PLAYER_RATE = 32_000
+PLAYER_FORMAT = "wav"
+# Audio made ahead and kept (the listening test's excerpts): FLAC at 44.1 kHz, a third of the
+# player's WAV; Ogg Vorbis is smaller still but encodes slower than FluidSynth renders (`make bench`).
+KEPT_FORMAT = "flac"
+
+
+def player_options(program: int | None = None, bpm: float | None = None) -> RenderOptions:
+    """How the app's players play a score (:data:`PLAYER_RATE`; ``program`` and ``bpm`` as in
+    :class:`RenderOptions`)."""
+    return RenderOptions(sample_rate=PLAYER_RATE, program=program, bpm=bpm)
 
 
 def encode(rendered: Rendered, fmt: str = "wav") -> bytes:
     """Audio file bytes: ``"wav"`` (16-bit PCM), ``"flac"`` or ``"ogg"`` (Vorbis)."""
     pcm = np.clip(rendered.audio, -1.0, 1.0)
+    if fmt in ("wav", "flac"):  # 16-bit samples, rounded here (libsndfile's own conversion is slower)
+        pcm = np.round(pcm * 32767).astype("<i2")
     if fmt == "wav":
-        return _wav(np.round(pcm * 32767).astype("<i2"), rendered.sample_rate)
+        return _wav(pcm, rendered.sample_rate)
     if fmt in ("flac", "ogg"):
         import soundfile
 
@@ -332,17 +402,10 @@ def encode(rendered: Rendered, fmt: str = "wav") -> bytes:
     raise ValueError(f"Unknown audio format {fmt!r}; use one of {', '.join(MIME_TYPES)}.")
 
 
-def to_wav(data: bytes) -> bytes:
-    """16-bit WAV bytes of FLAC (or any file libsndfile reads) bytes: the same samples, as the
-    WAV download of a take, made when it is asked for (a take's WAV is 6 MB; its FLAC, kept
-    for the player, a third of that)."""
-    import soundfile
-
-    try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="int16", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise ValueError(f"These are not audio file bytes that can be read ({exc}).") from exc
-    return _wav(samples, rate)
+def wav_file(score: Score, program: int | None = None) -> bytes:
+    """The WAV a musician downloads: the score at 44.1 kHz, 16-bit (``program`` as in
+    :class:`RenderOptions`). Made when the download is asked for: a take's is 6 MB."""
+    return encode(render(score, RenderOptions(program=program)), "wav")
 
 
 def _wav(samples: np.ndarray, sample_rate: int) -> bytes:

@@ -5,7 +5,7 @@ against one variation at a time (the speedup; target 3x); the real-time factor,
 seconds of music per second of compute, taken one variation at a time (a single
 stream: target 20x for the RNN). ``request``: the whole path the Compose page runs
 (seed bytes -> variations -> audio, piano-roll PNGs, MIDI bytes) for 8 bars x 4
-variations, per stage (targets 1.5 s RNN, 0.5 s GAN). ``memory``: peak resident
+variations, per stage (targets 1.5 s RNN, 0.5 s GAN), and the first request from a seed. ``memory``: peak resident
 memory of a fresh process that loads every model and serves the request path
 (target 1.5 GB). On a GPU, ``models`` also checks the device's music against the
 CPU's, in distribution (the random streams differ, so the notes do).
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .audio import forget_seed_parts
 from .bench import BenchSettings, SuiteOutput, check, result, time_cases
 from .generate import LoadedModel, generate, load_model
 from .midi import load_midi
@@ -183,23 +184,31 @@ def suite_request(settings: BenchSettings) -> SuiteOutput:
     seed_bytes = settings.seed.read_bytes()
     models = {name: load_model(name, device) for name in model_names(settings)}
     params = {name: app_params(model, settings.bars, build=True) for name, model in models.items()}
-    stages: dict[str, list[dict[str, float]]] = {name: [] for name in models}
 
-    def case(name: str) -> None:
+    def case(name: str, new_seed: bool) -> None:
+        if new_seed:
+            forget_seed_parts()
         times: dict[str, float] = {}
         serve_request(models[name], seed_bytes, params[name], times)
-        stages[name].append(times)
+        stages[(name, new_seed)].append(times)
 
-    times = time_cases({name: lambda name=name: case(name) for name in models}, settings.repeat)
+    stages: dict[tuple[str, bool], list[dict[str, float]]] = {(n, new): [] for n in models for new in (False, True)}
+    times = time_cases({key: lambda key=key: case(*key) for key in stages}, settings.repeat)
     take_s = new_music_seconds(load_midi(seed_bytes), settings.bars)
-    for name, model in models.items():
-        timed = stages[name][1:]  # after the warm-up
+    for (name, new_seed), case_times in times.items():
+        model = models[name]
+        timed = stages[(name, new_seed)][1:]  # after the warm-up
         per_stage = {f"{s} ms": round(1000 * statistics.median(t[s] for t in timed), 1) for s in STAGES}
         label = (f"{name}: {settings.bars} bars x {REQUEST_VARIATIONS} variations, whole path"
+                 + (", first from this seed" if new_seed else "")
                  + ("" if params[name].avoid_copies else " (no copy guard: its corpus is not here)"))
-        out.results.append(result("request", label, times[name], REQUEST_VARIATIONS * take_s, **per_stage))
-        out.checks.append(check("request", f"{name}: whole request path", statistics.median(times[name]), "s",
-                                at_most=REQUEST_TARGET_S.get(model.family.name)))
+        out.results.append(result("request", label, case_times, REQUEST_VARIATIONS * take_s, **per_stage))
+        what = "first request from a seed" if new_seed else "whole request path"
+        out.checks.append(check("request", f"{name}: {what}", statistics.median(case_times), "s",
+                                at_most=None if new_seed else REQUEST_TARGET_S.get(model.family.name)))
+    out.notes.append("Request: the whole path is a request from the seed of the one before, as a musician "
+                     "draws take after take; the first request from a seed also plays the seed's part, "
+                     "which the next ones reuse (audio.render_continuations).")
     return out
 
 

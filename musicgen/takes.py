@@ -40,30 +40,35 @@ class Take:
 
 
 class ShownTake(NamedTuple):
-    """A take as the Compose page shows and serves it (its WAV download is made from ``sound``
-    when asked for: :func:`musicgen.audio.to_wav`)."""
+    """A take as the Compose page shows and serves it (its WAV download is rendered when asked
+    for: :func:`musicgen.audio.wav_file` of ``score`` and ``program``)."""
 
     score: Score
-    sound: bytes  # browser audio (``audio.BROWSER_FORMAT``)
+    sound: bytes  # the player's audio (``audio.PLAYER_FORMAT``)
     first_new: int  # tracks from here on are the model's (drawn in the new colour)
     png: bytes  # its piano roll
     midi: bytes
+    program: int | None = None  # the instrument it is played with; None: each track's own
 
 
 def play_takes(takes: Sequence[Score], program: int | None = None,
                shared_until: int | None = None) -> list[bytes]:
-    """Browser audio (``audio.BROWSER_FORMAT``) of each take, rendered and encoded on every core
-    (FluidSynth and libsndfile compute without the GIL). ``shared_until``: the takes continue
-    one seed that ends at this step, so its audio is rendered once
-    (:func:`musicgen.audio.render_continuations`)."""
-    from .audio import BROWSER_FORMAT, RenderOptions, encode, render_continuations, render_many
+    """The player's audio (``audio.PLAYER_FORMAT``) of each take, rendered on every core (FluidSynth
+    computes without the GIL). ``shared_until``: the takes continue one seed that ends at this
+    step, so its audio is rendered once (:func:`musicgen.audio.render_continuations`)."""
+    from .audio import PLAYER_FORMAT, Rendered, encode, player_options, render_continuations, render_many
     from .synths import POOL
 
-    options = RenderOptions(program=program)
-    rendered = (render_many(list(takes), options) if shared_until is None
-                else render_continuations(list(takes), shared_until, options))
+    options = player_options(program)
+
+    def sound(rendered: Rendered) -> bytes:
+        return encode(rendered, PLAYER_FORMAT)
+
+    if shared_until is not None:  # each take encoded as soon as it is played
+        return render_continuations(list(takes), shared_until, options, then=sound)
+    rendered = render_many(list(takes), options)
     with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:
-        return list(encoders.map(lambda r: encode(r, BROWSER_FORMAT), rendered))
+        return list(encoders.map(sound, rendered))
 
 
 def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,
@@ -95,7 +100,8 @@ def show_takes(takes: Sequence[Score], first_new: int, program: int | None = Non
         lap("MIDI")
         played = sounds.result()
         lap("audio")
-    return [ShownTake(t, sound, first_new, png, m) for t, sound, png, m in zip(takes, played, pngs, midi, strict=True)]
+    return [ShownTake(t, sound, first_new, png, m, program)
+            for t, sound, png, m in zip(takes, played, pngs, midi, strict=True)]
 
 
 def move(items: Sequence[Any], index: int, offset: int) -> list[Any]:

@@ -12,7 +12,7 @@ from functools import partial
 import pretty_midi
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, to_wav
+from musicgen.audio import MIME_TYPES, PLAYER_FORMAT, wav_file
 from musicgen.errors import MusicgenError
 from musicgen.harmonize import can_harmonize
 from musicgen.lock import Lock, locked_notes
@@ -200,7 +200,7 @@ if seed is not None:
     with st.expander(f"Seed: {seed_name} ({seed.n_bars} bars, {seed.bpm:g} BPM)", expanded=False):
         st.image(piano_roll_png(seed, title=seed_name))
         sound, notice = seed_audio(seed_data, None, None)
-        st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+        st.audio(sound, format=MIME_TYPES[PLAYER_FORMAT])
 
 families = sorted({m.card.get("family", "rnn") for m in models}, key=lambda f: (f != "rnn", f))  # RNN first
 pick_family, pick_model = st.columns([2, 3])
@@ -287,14 +287,13 @@ if takes:
             shown = takes[index]
             with column, st.container(border=True):
                 st.image(shown.png)  # drawn once, when the take was made
-                st.audio(shown.sound, format=MIME_TYPES[BROWSER_FORMAT])
+                st.audio(shown.sound, format=MIME_TYPES[PLAYER_FORMAT])
                 show_copy_check(st.session_state.get("takes_copies", [None] * len(takes))[index])
                 a, b, c, d = st.columns(4)
                 a.download_button("MIDI", shown.midi, f"{base}-{index + 1}.mid", "audio/midi",
                                   key=f"mid-{index}", icon=":material/download:")
-                b.download_button("WAV", partial(to_wav, shown.sound), f"{base}-{index + 1}.wav", "audio/wav",
-                                  key=f"wav-{index}",
-                                  icon=":material/download:")
+                b.download_button("WAV", partial(wav_file, shown.score, shown.program), f"{base}-{index + 1}.wav",
+                                  "audio/wav", key=f"wav-{index}", icon=":material/download:")
                 c.button("Keep", key=f"keep-{index}", icon="⭐", help="Put this take on the Takes page.",
                          on_click=save_take, args=(index,))
                 d.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",

@@ -7,7 +7,7 @@ from functools import partial
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, to_wav
+from musicgen.audio import MIME_TYPES, PLAYER_FORMAT, wav_file
 from musicgen.errors import MusicgenError
 from musicgen.harmonize import (
     MelodyError,
@@ -83,7 +83,7 @@ if melody is not None:
     with st.expander(f"Melody: {name} ({melody.n_bars} bars, {melody_key(melody).name})", expanded=False):
         st.image(piano_roll_png(melody, title=name, locked=melody.notes))
         sound, _ = seed_audio(score_to_bytes(melody), None, None)
-        st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+        st.audio(sound, format=MIME_TYPES[PLAYER_FORMAT])
 
 with st.form("harmonize-settings"):
     left, right = st.columns(2)
@@ -119,12 +119,12 @@ if results:
             take, sound = results["takes"][index]
             with column, st.container(border=True):
                 st.image(piano_roll_png(take, 1, f"Harmonization {index + 1}", locked=kept))
-                st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+                st.audio(sound, format=MIME_TYPES[PLAYER_FORMAT])
                 a, b = st.columns(2)
                 stem = f"{results['name']}-{index + 1}"
                 a.download_button("MIDI", score_to_bytes(take), f"{stem}.mid", "audio/midi", key=f"h-mid-{index}",
                                   icon=":material/download:")
-                b.download_button("WAV", partial(to_wav, sound), f"{stem}.wav", "audio/wav", key=f"h-wav-{index}",
+                b.download_button("WAV", partial(wav_file, take), f"{stem}.wav", "audio/wav", key=f"h-wav-{index}",
                                   icon=":material/download:")
 
     st.subheader("Keep what you like, rewrite the rest")

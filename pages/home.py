@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, describe_renderer
+from musicgen.audio import MIME_TYPES, PLAYER_FORMAT, describe_renderer
 from musicgen.describe import describe
 from musicgen.examples import list_examples
 from musicgen.models.registry import list_models
@@ -60,6 +60,6 @@ if score is not None:
         tempo = st.slider("Tempo (BPM)", 30, 240, round(min(max(score.bpm, 30), 240)))
         with st.spinner("Playing it through the synth..."):
             sound, notice = seed_audio(picked[1], None, None if tempo == round(score.bpm) else float(tempo))
-        st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+        st.audio(sound, format=MIME_TYPES[PLAYER_FORMAT])
         if notice:
             st.info(notice, icon="🔈")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, MIME_TYPES, RenderOptions, encode, render
+from musicgen.audio import MIME_TYPES, PLAYER_FORMAT, wav_file
 from musicgen.errors import MusicgenError
 from musicgen.midi import score_to_bytes
 from musicgen.plots import piano_roll_png
@@ -24,20 +24,16 @@ def drop(index: int) -> None:
     kept.pop(index)
 
 
-def wav_of(score: Score) -> bytes:
-    return encode(render(score, RenderOptions()), "wav")
-
-
 @st.cache_data(max_entries=4, show_spinner="Packing the takes...")
 def archive(takes: tuple[Take, ...], with_audio: bool) -> bytes:
     """The zip of the kept takes, made once per set of takes (rendering WAVs is the slow part)."""
-    return takes_zip(takes, wav_of if with_audio else None)
+    return takes_zip(takes, wav_file if with_audio else None)
 
 
 def listen(score: Score, new_from_track: int | None, title: str) -> None:
     st.image(piano_roll_png(score, new_from_track, title))
     sound, _ = seed_audio(score_to_bytes(score), None, None)
-    st.audio(sound, format=MIME_TYPES[BROWSER_FORMAT])
+    st.audio(sound, format=MIME_TYPES[PLAYER_FORMAT])
 
 
 st.title("Takes")

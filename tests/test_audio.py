@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from sf2bytes import chorus_test_soundfont
 
 from musicgen import audio
 from musicgen.audio import (
@@ -25,7 +26,7 @@ from musicgen.audio import (
 )
 from musicgen.midi import load_midi
 from musicgen.score import Score, Track
-from musicgen.synths import additive
+from musicgen.synths import _LoadedSoundFont, additive
 
 ROOT = Path(__file__).resolve().parent.parent
 CHORALE = load_midi(ROOT / "assets" / "examples" / "bach-chorale-bwv66.6-opening.mid")
@@ -180,6 +181,48 @@ def test_continuations_play_the_seed_once_and_sound_as_rendered_whole() -> None:
         assert np.abs(_band_energy_db(whole.audio)[:30] - _band_energy_db(mixed.audio)[:30]).max() < 0.5
 
 
+@needs_fluidsynth
+def test_a_seeds_part_is_played_once_for_every_request_from_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    takes = _continued(CHORALE, [[(72, 90, 0, 8)], [(74, 90, 0, 4)]])
+    shared_until = CHORALE.padded_to_bar().length
+    audio._HEADS.clear()
+    first = render_continuations(takes, shared_until)
+    played = []
+    original = audio._render_fluidsynth
+    monkeypatch.setattr(audio, "_render_fluidsynth", lambda events, *a: played.append(events) or original(events, *a))
+    again = render_continuations(takes, shared_until, then=lambda r: encode(r, "wav"))
+    assert len(played) == 2  # the takes' own notes; the seed's part was kept
+    assert all(p.times.min() >= 0 and p.n_samples < len(first[0].audio) for p in played)
+    assert again == [encode(r, "wav") for r in first]  # ``then`` applied to each take, in order
+    other = RenderOptions(program=0)  # another instrument: the seed's part is played anew
+    render_continuations(takes, shared_until, other)
+    assert len(played) == 5
+
+
+@needs_fluidsynth
+def test_the_chorus_runs_exactly_where_a_preset_sends_to_it(tmp_path: Path) -> None:
+    font = chorus_test_soundfont(tmp_path / "chorus.sf2")
+    loaded = _LoadedSoundFont(font)
+    assert loaded.sends_to_chorus(0, 0) and not loaded.sends_to_chorus(0, 1)
+
+    def sine(program: int, velocity: int) -> np.ndarray:
+        score = Score.from_tuples([(69, velocity, 0, 8)], tracks=(Track("Sine", program),), bpm=120)
+        return render(score, soundfont=font).audio
+
+    # Program 0 sends its loud notes to the chorus (it sounds), not its soft ones (a silent
+    # chorus adds nothing): program 1, never sent, sounds like it where it does not send.
+    assert np.sqrt(np.mean((sine(0, 100) - sine(1, 100)) ** 2)) > 0.01
+    assert np.array_equal(sine(0, 40), sine(1, 40))
+
+
+@needs_fluidsynth
+def test_leaving_out_a_chorus_nothing_sends_to_changes_no_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    without = [render(s, parallel=False).audio for s in (CHORALE, REEL)]  # FluidR3: no chorus sends
+    monkeypatch.setattr(_LoadedSoundFont, "sends_to_chorus", lambda self, bank, program: True)
+    for score, audio_ in zip((CHORALE, REEL), without, strict=True):
+        assert np.array_equal(render(score, parallel=False).audio, audio_)
+
+
 def test_continuations_that_do_not_share_their_start_are_rendered_whole() -> None:
     takes = _continued(CHORALE, [[(72, 90, 0, 8)], [(74, 90, 0, 4)]])
     other = CHORALE.transpose(2)
@@ -294,15 +337,26 @@ def test_wav_header() -> None:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, SR)
 
 
-def test_the_wav_download_made_from_the_players_flac_is_the_wav() -> None:
-    rendered = fallback(a4())
-    wav, direct = audio.to_wav(encode(rendered, "flac")), encode(rendered, "wav")
-    assert wav[:44] == direct[:44]  # the same header: 16-bit stereo at the same rate, as long
-    # FLAC is lossless; libsndfile rounds some floats to 16 bits one step from numpy (-90 dB).
-    difference = np.frombuffer(wav[44:], "<i2").astype(int) - np.frombuffer(direct[44:], "<i2")
-    assert np.abs(difference).max() <= 1
-    with pytest.raises(ValueError, match="not audio"):
-        audio.to_wav(b"not a FLAC file")
+@needs_fluidsynth
+def test_players_get_32_khz_wav_and_downloads_44_1_khz_of_the_same_music() -> None:
+    player = encode(render(a4(), audio.player_options()), audio.PLAYER_FORMAT)
+    download = audio.wav_file(a4())
+    for data, rate in ((player, audio.PLAYER_RATE), (download, SR)):
+        samples, read_rate = soundfile.read(io.BytesIO(data))
+        assert data[:4] == b"RIFF" and read_rate == rate
+        assert len(samples) == round(2.0 * rate)  # the one-second note and its second of tail
+        spectrum = np.abs(np.fft.rfft(samples[:rate, 0] * np.hanning(rate)))
+        assert abs(np.fft.rfftfreq(rate, 1 / rate)[spectrum.argmax()] - 440) <= 2
+
+
+@needs_fluidsynth
+@pytest.mark.parametrize("score", [CHORALE, REEL], ids=["organ", "fiddle"])
+def test_what_a_32_khz_player_leaves_out_is_inaudible(score: Score) -> None:
+    # Above 16 kHz, FluidR3's organ and fiddle hold less than 1/10,000 of the energy (-40 dB).
+    left = render(score).audio[:, 0].astype(np.float64)
+    power = np.abs(np.fft.rfft(left)) ** 2
+    above = power[np.fft.rfftfreq(len(left), 1 / SR) > audio.PLAYER_RATE / 2].sum()
+    assert 10 * np.log10(above / power.sum()) < -40
 
 
 def test_unknown_format() -> None:

@@ -6,6 +6,7 @@ Screenshots of Compose and Models go to ``test-output/`` at the repository root.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
@@ -112,6 +114,10 @@ def test_upload_generate_listen_and_download(page) -> None:
         page.locator('[data-testid="stDownloadButton"] button').first.click()
     path = info.value.path()
     assert Path(path).read_bytes()[:4] == b"MThd"
+    with page.expect_download() as info:  # the WAV, rendered when asked for, at 44.1 kHz
+        page.locator('[data-testid="stDownloadButton"] button').nth(1).click()
+    wav = Path(info.value.path()).read_bytes()
+    assert wav[:4] == b"RIFF" and soundfile.info(io.BytesIO(wav)).samplerate == 44100
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "compose.png"), full_page=True)
 

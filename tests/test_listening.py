@@ -191,15 +191,15 @@ def test_a_pair_is_the_pieces_next_bars_and_the_models_continuation_of_the_same_
     assert other.machine != pair.machine and other.human == pair.human
 
 
-def test_both_excerpts_play_for_exactly_as_long_in_the_browser_format(jsb_model) -> None:
-    from musicgen.audio import BROWSER_FORMAT
+def test_both_excerpts_play_for_exactly_as_long_in_the_kept_format(jsb_model) -> None:
+    from musicgen.audio import KEPT_FORMAT
     from musicgen.listening.pool import ListeningSetup, corpus_of, held_out_pieces, make_pair
 
     piece = held_out_pieces(corpus_of(jsb_model), 1, 10)[0][0]
     pair = make_pair(jsb_model, piece, ListeningSetup(seed_bars=1, excerpt_bars=1), random_seed=0)
     human, rate_h = soundfile.read(io.BytesIO(pair.human_audio))
     machine, rate_m = soundfile.read(io.BytesIO(pair.machine_audio))
-    assert pair.audio_format == BROWSER_FORMAT
+    assert pair.audio_format == KEPT_FORMAT
     assert rate_h == rate_m and human.shape == machine.shape
     assert abs(human).max() > 0.1 and abs(machine).max() > 0.1  # both sound
 

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..audio import BROWSER_FORMAT, RenderOptions, encode, render, render_many
+from ..audio import KEPT_FORMAT, RenderOptions, encode, render, render_many
 from ..corpus import Piece, score_from_dict, split_of
 from ..errors import MusicgenError
 from ..generate import LoadedModel, generate
@@ -66,7 +66,7 @@ class ExcerptPair:
     setup: ListeningSetup
     human_audio: bytes = b""  # in ``audio_format``; empty when made without audio
     machine_audio: bytes = b""
-    audio_format: str = BROWSER_FORMAT
+    audio_format: str = KEPT_FORMAT
 
 
 # ----------------------------------------------------------------- held-out pieces
@@ -200,8 +200,8 @@ def make_pair(model: LoadedModel, piece: Piece, setup: ListeningSetup, random_se
     options = RenderOptions(program=program)
     rendered = (render_many([human, machine], options) if parallel
                 else [render(s, options, parallel=False) for s in (human, machine)])
-    return replace(pair, human_audio=encode(rendered[0], BROWSER_FORMAT),
-                   machine_audio=encode(rendered[1], BROWSER_FORMAT))
+    return replace(pair, human_audio=encode(rendered[0], KEPT_FORMAT),
+                   machine_audio=encode(rendered[1], KEPT_FORMAT))
 
 
 # ----------------------------------------------------------------- the pool

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from musicgen.audio import BROWSER_FORMAT, RenderOptions, encode, render
+from musicgen.audio import PLAYER_FORMAT, encode, player_options, render
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
@@ -57,9 +57,9 @@ def kept_takes() -> list[Take]:
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def seed_audio(data: bytes, program: int | None, bpm: float | None) -> tuple[bytes, str | None]:
-    """A MIDI file as browser audio, and a notice when the built-in synth played it."""
-    rendered = render(load_midi(data), RenderOptions(program=program, bpm=bpm))
-    return encode(rendered, BROWSER_FORMAT), rendered.notice
+    """A MIDI file as the player's audio, and a notice when the built-in synth played it."""
+    rendered = render(load_midi(data), player_options(program, bpm))
+    return encode(rendered, PLAYER_FORMAT), rendered.notice
 
 
 def pick_seed(key: str) -> tuple[str, bytes] | None:
