@@ -148,7 +148,7 @@ def suite_audio(settings: BenchSettings) -> SuiteOutput:
         PER_CALL: (lambda: pm.fluidsynth(fs=44100, synthesizer=sf2), score.duration_seconds),
         REUSED: (lambda: pm.fluidsynth(fs=44100, synthesizer=synth, sfid=sfid), score.duration_seconds),
         OURS: (lambda: render(score), rendered.seconds),
-        "musicgen render, no reverb/chorus": (lambda: render(score, dry), rendered.seconds),
+        "musicgen render, no effects": (lambda: render(score, dry), rendered.seconds),
         SEQUENTIAL: (lambda: [render(v) for v in variations], 4 * rendered.seconds),
         PARALLEL: (lambda: render_many(variations), 4 * rendered.seconds),
     }
@@ -170,7 +170,7 @@ def suite_audio(settings: BenchSettings) -> SuiteOutput:
 
 PER_CALL = "pretty_midi fluidsynth, SoundFont loaded per call"
 REUSED = "pretty_midi fluidsynth, reused synthesizer"
-OURS = "musicgen render (stereo, reverb + chorus)"
+OURS = "musicgen render (stereo, with effects)"
 SEQUENTIAL = "4 variations, one after another"
 PARALLEL = "4 variations, render_many (parallel)"
 
