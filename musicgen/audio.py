@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -343,18 +343,25 @@ def render_continuations(takes: Sequence[Score], shared_until: int, options: Ren
         parts.append(NoteEvents(e.times - offset, e.ons, e.channels, e.pitches, e.velocities, e.programs,
                                 e.n_samples - offset))
 
+    def finish(part: NoteEvents, tail: np.ndarray) -> Rendered | T:
+        mix = head.result()[: part.n_samples + offset].copy()
+        mix[offset:] += tail
+        rendered = Rendered(_finish(mix, options), options.sample_rate, f"FluidSynth with {path.name}")
+        return rendered if then is None else then(rendered)
+
+    def play(part: NoteEvents) -> Rendered | T | _Unmixed:
+        tail = _render_fluidsynth(part, options, path, 1)
+        # A take played before the seed's part is mixed at the end: its worker moves on to the next.
+        return finish(part, tail) if head.done() else _Unmixed(tail)
+
     with ThreadPoolExecutor(max_workers=min(len(takes) + 1, POOL.size)) as workers:
         head = workers.submit(_head, shared, options, path)
+        played = list(workers.map(play, parts))
+    return [finish(part, p.tail) if isinstance(p, _Unmixed) else p for part, p in zip(parts, played, strict=True)]
 
-        def play(part: NoteEvents) -> Rendered | T:
-            tail = _render_fluidsynth(part, options, path, 1)
-            seed_part = head.result()
-            mix = seed_part[: part.n_samples + offset].copy()
-            mix[offset:] += tail
-            rendered = Rendered(_finish(mix, options), options.sample_rate, f"FluidSynth with {path.name}")
-            return rendered if then is None else then(rendered)
 
-        return list(workers.map(play, parts))
+class _Unmixed(NamedTuple):
+    tail: np.ndarray  # a take's own notes, played before the seed's part was ready
 
 
 def _map(function: Callable[[Rendered], T], rendered: Sequence[Rendered]) -> list[T]:

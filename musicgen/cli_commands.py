@@ -126,6 +126,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, default=0.0,
                    help="validate and save a moving average of the weights with this decay (e.g. 0.999; default off)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (default 0)")
+    p.add_argument("--distill-from", help="an RNN (name or folder) trained on the same corpus, whose predictions "
+                                          "the new RNN learns as well as the music (knowledge distillation)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -137,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
         family=args.model, corpus=args.corpus, size=args.size, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, eval_every=args.eval_every, patience=args.patience, steps_per_beat=args.steps_per_beat,
         limit=args.limit, name=args.name, out=args.out, description=args.description, device=args.device,
-        fresh=args.fresh, seed=args.seed, ema=args.ema, weight_decay=args.weight_decay,
+        fresh=args.fresh, seed=args.seed, ema=args.ema, weight_decay=args.weight_decay, distill_from=args.distill_from,
         command="python -m musicgen " + shlex.join(sys.argv[1:]))
 
     def skipped(corpus) -> None:

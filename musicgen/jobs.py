@@ -55,6 +55,7 @@ class TrainRequest:
     seed: int = 0
     ema: float = 0.0  # 0: off; else the decay of the weights' moving average that is validated and saved
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
+    distill_from: str | None = None  # an RNN (name or folder) the new one also learns from; same corpus and tokens
     command: str = ""  # how to reproduce the run, for the model card
 
     @property
@@ -131,6 +132,9 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
         config = family.make_config(request.size, **overrides)
     except (ValueError, TypeError) as exc:
         raise TrainingRequestError(str(exc)) from exc
+    teacher = None
+    if request.distill_from:
+        family, config, teacher = _distilling(family, config, request)
     corpus = load_corpus(request.corpus, progress=corpus_progress, limit=request.limit)
     if on_corpus is not None:
         on_corpus(corpus)
@@ -140,8 +144,8 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
             from .models.rnn import to_home_key
 
             train_pieces, valid_pieces = [to_home_key(s) for s in train_pieces], [to_home_key(s) for s in valid_pieces]
-        # where seeds will be moved to: the training music's register
-        config = dataclasses.replace(config, register=round(mean_pitch(train_pieces), 2))
+        if teacher is None:  # where seeds will be moved to: the training music's register (a student: its teacher's)
+            config = dataclasses.replace(config, register=round(mean_pitch(train_pieces), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,
                       checkpoint_every=request.eval_every, seed=request.seed, ema=request.ema,
@@ -152,10 +156,28 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
             "corpus_source": request.corpus if request.corpus in BUILTIN else str(Path(request.corpus).resolve()),
             "corpus_limit": request.limit,
             "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,
-            "command": request.command}
+            "command": request.command, **({"distilled_from": teacher.name} if teacher is not None else {})}
     return train(family, config, train_pieces, valid_pieces, request.out_dir, cfg,
                  device=request.device, progress=progress, should_stop=should_stop, resume=not request.fresh,
                  card=card)
+
+
+def _distilling(family: Any, config: Any, request: TrainRequest) -> tuple[Any, Any, Any]:
+    """The distilling family, the student's config (the teacher's tokens, the size's network)
+    and the teacher (:class:`musicgen.generate.LoadedModel`)."""
+    from .generate import load_model
+    from .models.rnn import DistillingRnnFamily
+
+    if family.name != "rnn":
+        raise TrainingRequestError("Only an RNN can learn from another model: use --model rnn.")
+    try:
+        teacher = load_model(request.distill_from, request.device)
+    except MusicgenError as exc:
+        raise TrainingRequestError(f"The model to learn from cannot be loaded: {exc}") from exc
+    if teacher.family.name != "rnn":
+        raise TrainingRequestError(f"{teacher.name} is a {teacher.family.name.upper()}; an RNN learns from an RNN.")
+    network = {k: getattr(config, k) for k in ("embed", "hidden", "layers", "dropout", "weight_drop")}
+    return DistillingRnnFamily(teacher.network), dataclasses.replace(teacher.config, **network), teacher
 
 
 @dataclass(frozen=True)

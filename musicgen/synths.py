@@ -26,6 +26,8 @@ from .midi import DRUM_CHANNEL
 SAMPLE_RATE = 44100
 BLOCK = 64  # FluidSynth renders in blocks of this many samples; a note starts on the next one
 CHORUS_SEND = 15  # the SoundFont generator of a voice's chorus send (GEN_CHORUSSEND)
+QUIET = 1e-6  # -120 dB: a render ends early once its voices have ended and it is this far below its peak
+QUIET_BLOCK = 4096  # samples played at a time after the last note-off, checked for silence
 PROBE_VOICES = 512  # voices of the synth that reads a preset's chorus sends (128 notes at a time)
 
 
@@ -73,6 +75,7 @@ class _Lib:
                       for name in ("reverb", "chorus")}
         self.voicelist = fl.cfunc("fluid_synth_get_voicelist", None, ("synth", vp, 1),
                                   ("buf", ctypes.POINTER(vp), 1), ("bufsize", c_int, 1), ("id", c_int, 1))
+        self.active_voices = fl.cfunc("fluid_synth_get_active_voice_count", c_int, ("synth", vp, 1))
         self.voice_gen = fl.cfunc("fluid_voice_gen_get", ctypes.c_float, ("voice", vp, 1), ("gen", c_int, 1))
         set_log = fl.cfunc("fluid_set_log_function", vp, ("level", c_int, 1), ("fun", vp, 1), ("data", vp, 1))
         for level in (2, 3, 4):  # warnings, info and debug would go to stderr of the server
@@ -219,8 +222,18 @@ class _LoadedSoundFont:
                 noteon(channel, pitch, velocity)
             else:
                 noteoff(channel, pitch)
-        if events.n_samples > pos:
-            play_until(pos, events.n_samples)
+        # After the last event: on to the end, or until every voice has ended and what the
+        # reverb gives back is below -120 dB of the loudest sample (the rest stays silent).
+        loudest = None
+        while pos < events.n_samples:
+            at = min(pos + QUIET_BLOCK, events.n_samples)
+            play_until(pos, at)
+            block_peak = float(np.abs(out[pos:at]).max())
+            pos = at
+            if self.lib.active_voices(handle) == 0:
+                loudest = float(np.abs(out[:pos]).max()) if loudest is None else loudest
+                if block_peak <= QUIET * loudest:
+                    break
         return out
 
 

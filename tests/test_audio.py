@@ -13,7 +13,7 @@ import pytest
 import soundfile
 from sf2bytes import chorus_test_soundfont
 
-from musicgen import audio
+from musicgen import audio, synths
 from musicgen.audio import (
     Rendered,
     RenderOptions,
@@ -197,6 +197,17 @@ def test_a_seeds_part_is_played_once_for_every_request_from_it(monkeypatch: pyte
     other = RenderOptions(program=0)  # another instrument: the seed's part is played anew
     render_continuations(takes, shared_until, other)
     assert len(played) == 5
+
+
+@needs_fluidsynth
+def test_a_render_stops_playing_once_it_is_silent_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = RenderOptions(tail_seconds=8.0)  # far longer than the flute's release and the reverb
+    early = render(a4(), options).audio
+    monkeypatch.setattr(synths, "QUIET", 0.0)  # play every sample to the end
+    whole = render(a4(), options).audio
+    assert np.abs(whole[-4 * SR:]).max() > 0  # the reverb's last whispers run on to the end
+    assert not early[-4 * SR:].any()  # the early render stopped well before it
+    assert np.abs(early - whole).max() <= 1e-6 * np.abs(whole).max()  # what it left out: below -120 dB
 
 
 @needs_fluidsynth
