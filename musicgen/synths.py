@@ -152,6 +152,8 @@ class _LoadedSoundFont:
             if key in _CHORUS:
                 return _CHORUS[key]
         lib = self.lib
+        if lib.voicelist is None or lib.voice_gen is None:  # a libfluidsynth without them: keep the chorus
+            return True
         synth = lib.fl.Synth(gain=0.5, samplerate=float(SAMPLE_RATE), channels=16,
                              **{"synth.polyphony": PROBE_VOICES})
         sfid = lib.add_sfont(synth.synth, self.sfont)
@@ -230,7 +232,7 @@ class _LoadedSoundFont:
             play_until(pos, at)
             block_peak = float(np.abs(out[pos:at]).max())
             pos = at
-            if self.lib.active_voices(handle) == 0:
+            if self.lib.active_voices is not None and self.lib.active_voices(handle) == 0:
                 loudest = float(np.abs(out[:pos]).max()) if loudest is None else loudest
                 if block_peak <= QUIET * loudest:
                     break

@@ -211,6 +211,22 @@ def test_a_render_stops_playing_once_it_is_silent_and_loses_nothing(monkeypatch:
 
 
 @needs_fluidsynth
+def test_a_libfluidsynth_without_the_voice_calls_keeps_the_chorus_and_plays_to_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    options = RenderOptions(tail_seconds=8.0)
+    monkeypatch.setattr(synths, "QUIET", 0.0)
+    whole = render(a4(), options).audio
+    monkeypatch.setattr(synths, "QUIET", 1e-6)
+    lib = synths._lib()
+    monkeypatch.setattr(synths, "_CHORUS", {})
+    for name in ("voicelist", "voice_gen", "active_voices"):  # as pyfluidsynth gives a missing call: None
+        monkeypatch.setattr(lib, name, None)
+    assert np.array_equal(render(a4(), options).audio, whole)
+    with synths.POOL.borrow(find_soundfont()) as loaded:
+        assert loaded.sends_to_chorus(0, 73)
+
+
+@needs_fluidsynth
 def test_the_chorus_runs_exactly_where_a_preset_sends_to_it(tmp_path: Path) -> None:
     font = chorus_test_soundfont(tmp_path / "chorus.sf2")
     loaded = _LoadedSoundFont(font)
