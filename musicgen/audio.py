@@ -15,8 +15,8 @@ import threading
 import wave
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -262,7 +262,11 @@ def render_many(scores: Sequence[Score], options: RenderOptions | None = None,
         return list(workers.map(lambda s: render(s, options, soundfont, parallel=False), scores))
 
 
-_HEADS: OrderedDict[tuple, np.ndarray] = OrderedDict()  # the last few seeds' parts, newest last
+# How long a seed's part of its continuations may ring on after its last note ends: it stops
+# sooner, once its voices have ended and it is 120 dB down (synths.QUIET); so its audio is the
+# same whatever the takes' length, and can be played before they exist.
+SEED_RING_SECONDS = 30.0
+_HEADS: OrderedDict[tuple, Future[np.ndarray]] = OrderedDict()  # the last few seeds' parts, newest last
 _HEADS_KEPT = 4
 _HEADS_LOCK = threading.Lock()
 
@@ -272,26 +276,63 @@ def _events_key(events: NoteEvents) -> tuple:
             events.velocities.tobytes(), tuple(sorted(events.programs.items())), events.n_samples)
 
 
+def _seed_part(score: Score, shared_until: int, options: RenderOptions) -> NoteEvents:
+    """The notes of ``score`` that start before step ``shared_until``, on the channels they have
+    in it, ringing on for up to :data:`SEED_RING_SECONDS`: the same events for a seed and for
+    every take that continues it (whatever the take's length and its own tracks)."""
+    notes = [n for n in score.notes if n.start < shared_until]
+    events = _events(score.with_notes(notes, length=max((n.end for n in notes), default=0)),
+                     replace(options, tail_seconds=SEED_RING_SECONDS))
+    sounding = set(events.channels.tolist())
+    return replace(events, programs={ch: p for ch, p in events.programs.items() if ch in sounding})
+
+
 def _head(events: NoteEvents, options: RenderOptions, path: Path) -> np.ndarray:
     """The seed's part of a set of continuations, rendered once per seed and kept (read-only).
 
     A musician draws many sets of takes from one seed: its part is the same every time, so
-    only the first request plays it (with the same instrument, tempo and length). A fresh
-    synth renders the same events to the same samples, so a kept part is exactly what a
-    new render would give. The last :data:`_HEADS_KEPT` are kept (9 MB for 33 s).
+    only the first request plays it (with the same instrument and tempo), or
+    :func:`prepare_continuations` before it. A fresh synth renders the same events to the
+    same samples, so a kept part is exactly what a new render would give. A part being
+    played is waited for, not played twice. The last :data:`_HEADS_KEPT` are kept (about
+    1.3 MB a second of audio).
     """
     key = (str(path), options, _events_key(events))
     with _HEADS_LOCK:
-        if key in _HEADS:
+        future = _HEADS.get(key)
+        mine = future is None
+        if mine:
+            future = _HEADS[key] = Future()
+            while len(_HEADS) > _HEADS_KEPT:
+                _HEADS.popitem(last=False)
+        else:
             _HEADS.move_to_end(key)
-            return _HEADS[key]
-    head = _render_fluidsynth(events, options, path, 1)
-    head.flags.writeable = False
-    with _HEADS_LOCK:
-        _HEADS[key] = head
-        while len(_HEADS) > _HEADS_KEPT:
-            _HEADS.popitem(last=False)
-    return head
+    if mine:
+        try:
+            head = _render_fluidsynth(events, options, path, 1)
+        except BaseException as exc:
+            with _HEADS_LOCK:
+                if _HEADS.get(key) is future:
+                    del _HEADS[key]
+            future.set_exception(exc)
+            raise
+        head.flags.writeable = False
+        future.set_result(head)
+    return future.result()
+
+
+def prepare_continuations(seed: Score, options: RenderOptions | None = None,
+                          soundfont: str | os.PathLike[str] | None = None) -> None:
+    """Play a seed's part of its continuations ahead, while the musician sets up, so that the
+    first request from it finds it kept (:func:`render_continuations`; ``options`` as the takes
+    will be played, ``seed`` at their tempo). Does nothing without FluidSynth and a SoundFont."""
+    options = options or RenderOptions()
+    try:
+        path = find_soundfont(soundfont)
+        POOL.check_library()
+    except (SoundFontNotFound, SynthUnavailable):
+        return
+    _head(_seed_part(seed, seed.padded_to_bar().length, options), options, path)
 
 
 def forget_seed_parts() -> None:
@@ -330,13 +371,11 @@ def render_continuations(takes: Sequence[Score], shared_until: int, options: Ren
         rendered = render_many(takes, options, soundfont)
         return rendered if then is None else _map(then, rendered)
     longest = max(takes, key=lambda t: t.length)
-    seed_notes = [n for n in longest.notes if n.start < shared_until]
     # FluidSynth starts notes on its 64-sample blocks: a later part starts on a block
     # boundary of the whole take, so every note sounds at the very sample it would.
     seconds_per_step = 60.0 / ((options.bpm or longest.bpm) * longest.steps_per_beat)
     offset = round(shared_until * seconds_per_step * options.sample_rate) // BLOCK * BLOCK
-    # The seed's part plays as long as the takes: some instruments ring on for seconds.
-    shared = _events(longest.with_notes(seed_notes, length=longest.length), options)
+    shared = _seed_part(longest, shared_until, options)
     parts = []
     for take in takes:
         e = _events(take.with_notes([n for n in take.notes if n.start >= shared_until], length=take.length), options)
@@ -344,7 +383,10 @@ def render_continuations(takes: Sequence[Score], shared_until: int, options: Ren
                                 e.n_samples - offset))
 
     def finish(part: NoteEvents, tail: np.ndarray) -> Rendered | T:
-        mix = head.result()[: part.n_samples + offset].copy()
+        seed_part = head.result()
+        mix = np.zeros((part.n_samples + offset, 2), dtype=np.float32)
+        n = min(len(seed_part), len(mix))
+        mix[:n] = seed_part[:n]
         mix[offset:] += tail
         rendered = Rendered(_finish(mix, options), options.sample_rate, f"FluidSynth with {path.name}")
         return rendered if then is None else then(rendered)

@@ -206,9 +206,9 @@ def suite_request(settings: BenchSettings) -> SuiteOutput:
         what = "first request from a seed" if new_seed else "whole request path"
         out.checks.append(check("request", f"{name}: {what}", statistics.median(case_times), "s",
                                 at_most=None if new_seed else REQUEST_TARGET_S.get(model.family.name)))
-    out.notes.append("Request: the whole path is a request from the seed of the one before, as a musician "
-                     "draws take after take; the first request from a seed also plays the seed's part, "
-                     "which the next ones reuse (audio.render_continuations).")
+    out.notes.append("Request: the whole path with the seed's audio ready, as Compose has it (it plays a seed "
+                     "when it is picked, audio.prepare_continuations, and keeps it); 'first from this seed': "
+                     "a request that plays the seed too (Generate clicked before that was done).")
     return out
 
 

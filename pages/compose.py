@@ -37,6 +37,7 @@ from musicgen.ui.common import (
     pick_seed,
     read_seed,
     seed_audio,
+    seed_audio_ahead,
 )
 from musicgen.ui.lock_widget import rewrite_controls
 from musicgen.ui.rating_widget import rate_take, remember_takes
@@ -238,6 +239,9 @@ with st.form("settings"):
                          help="For listening and for the MIDI you download.")
     go = st.form_submit_button("Generate", type="primary", disabled=seed is None)
 
+program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
+if seed is not None:  # the seed's audio, played while the musician sets up
+    seed_audio_ahead(seed_data, float(tempo), program)
 if st.session_state.pop("try_it", False) and seed is not None:
     go = True  # Home's "Try it" button: the defaults, at once
 
@@ -256,7 +260,6 @@ if go and seed is not None:
             model = cached_model(model_name)
             takes = [replace(t, bpm=float(tempo)) for t in generate(model, seed, params)]
             status.update(label="Playing the takes through the synth...")
-            program = None if instrument == PROGRAMS[0] else PROGRAMS.index(instrument) - 1
             shown = show_takes(takes, len(seed.tracks), program, shared_until=seed.padded_to_bar().length)
             status.update(label="Checking the takes against the training music...")
             copies = copy_checks(model_name, takes, seed.padded_to_bar().length)

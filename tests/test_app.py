@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,27 @@ def test_compose_generates_takes_with_rolls_audio_and_downloads(user_model: str)
     assert len(at.get("image")) == 3  # the seed and two takes
     assert len(at.get("audio")) == 3
     assert len(at.get("download_button")) == 4
+
+
+def test_compose_plays_the_seed_while_the_musician_sets_up(user_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from musicgen import audio
+    from musicgen.ui.common import seed_audio_ahead
+
+    audio.forget_seed_parts()
+    seed_audio_ahead.clear()
+    at = _compose(user_model)
+    deadline = time.monotonic() + 60  # the page only hands the work to a background thread
+    while not audio._HEADS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ahead = list(audio._HEADS.values())
+    assert len(ahead) == 1  # the example seed's part, at its tempo, with its own instruments
+    ahead[0].result(timeout=60)
+    played = []
+    original = audio._render_fluidsynth
+    monkeypatch.setattr(audio, "_render_fluidsynth", lambda events, *a: played.append(events) or original(events, *a))
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert len(played) == 2  # the two takes' own notes: the seed's part was ready
 
 
 def test_compose_generates_from_an_uploaded_file(user_model: str) -> None:

@@ -200,6 +200,28 @@ def test_a_seeds_part_is_played_once_for_every_request_from_it(monkeypatch: pyte
 
 
 @needs_fluidsynth
+@pytest.mark.parametrize("family", ["rnn", "gan"])
+def test_a_seed_played_ahead_is_not_played_again_by_the_first_request_from_it(
+        family: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from musicgen.generate import generate
+    from musicgen.sampling import SampleParams
+
+    model = request.getfixturevalue(f"debug_{family}")
+    takes = [replace(t, bpm=100.0) for t in generate(model, CHORALE, SampleParams(bars=1, n_variations=2))]
+    options = audio.player_options(program=0)  # as Compose plays them: its tempo and instrument
+    audio.forget_seed_parts()
+    audio.prepare_continuations(replace(CHORALE, bpm=100.0), options)  # while the musician sets up
+    played = []
+    original = audio._render_fluidsynth
+    monkeypatch.setattr(audio, "_render_fluidsynth", lambda events, *a: played.append(events) or original(events, *a))
+    rendered = render_continuations(takes, CHORALE.padded_to_bar().length, options)
+    assert len(played) == 2  # each take's own notes: the seed's part was ready
+    assert [r.seconds for r in rendered] == [render(t, options).seconds for t in takes]
+
+
+@needs_fluidsynth
 def test_a_render_stops_playing_once_it_is_silent_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     options = RenderOptions(tail_seconds=8.0)  # far longer than the flute's release and the reverb
     early = render(a4(), options).audio

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from musicgen.audio import PLAYER_FORMAT, encode, player_options, render
+from musicgen.audio import PLAYER_FORMAT, encode, player_options, prepare_continuations, render
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
@@ -60,6 +62,22 @@ def seed_audio(data: bytes, program: int | None, bpm: float | None) -> tuple[byt
     """A MIDI file as the player's audio, and a notice when the built-in synth played it."""
     rendered = render(load_midi(data), player_options(program, bpm))
     return encode(rendered, PLAYER_FORMAT), rendered.notice
+
+
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-audio")
+AHEAD_SECONDS = 120.0
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def seed_audio_ahead(data: bytes, bpm: float, program: int | None) -> Future[None]:
+    """The seed's part of its takes' audio, played in the background as soon as the seed, the
+    tempo and the instrument are known, so that the first **Generate** finds it ready
+    (:func:`musicgen.audio.prepare_continuations`); once per seed and settings, and only for
+    seeds of up to :data:`AHEAD_SECONDS` (a part is kept in memory: 1.3 MB a second)."""
+    seed = replace(load_midi(data), bpm=bpm)
+    if seed.duration_seconds > AHEAD_SECONDS:
+        return _AHEAD.submit(lambda: None)
+    return _AHEAD.submit(prepare_continuations, seed, player_options(program))
 
 
 def pick_seed(key: str) -> tuple[str, bytes] | None:
