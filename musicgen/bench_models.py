@@ -5,7 +5,7 @@ against one variation at a time (the speedup; target 3x); the real-time factor,
 seconds of music per second of compute, taken one variation at a time (a single
 stream: target 20x for the RNN). ``request``: the whole path the Compose page runs
 (seed bytes -> variations -> audio, piano-roll PNGs, MIDI bytes) for 8 bars x 4
-variations, per stage (targets 1.5 s RNN, 0.5 s GAN), and the first request from a seed. ``memory``: peak resident
+variations, per stage (targets 1.5 s RNN, 0.5 s GAN), also before the seed's audio is played. ``memory``: peak resident
 memory of a fresh process that loads every model and serves the request path
 (target 1.5 GB). On a GPU, ``models`` also checks the device's music against the
 CPU's, in distribution (the random streams differ, so the notes do).
@@ -200,15 +200,15 @@ def suite_request(settings: BenchSettings) -> SuiteOutput:
         timed = stages[(name, new_seed)][1:]  # after the warm-up
         per_stage = {f"{s} ms": round(1000 * statistics.median(t[s] for t in timed), 1) for s in STAGES}
         label = (f"{name}: {settings.bars} bars x {REQUEST_VARIATIONS} variations, whole path"
-                 + (", first from this seed" if new_seed else "")
+                 + (", seed's audio not yet played" if new_seed else "")
                  + ("" if params[name].avoid_copies else " (no copy guard: its corpus is not here)"))
         out.results.append(result("request", label, case_times, REQUEST_VARIATIONS * take_s, **per_stage))
-        what = "first request from a seed" if new_seed else "whole request path"
+        what = "whole request path, seed's audio not yet played" if new_seed else "whole request path"
         out.checks.append(check("request", f"{name}: {what}", statistics.median(case_times), "s",
                                 at_most=None if new_seed else REQUEST_TARGET_S.get(model.family.name)))
     out.notes.append("Request: the whole path with the seed's audio ready, as Compose has it (it plays a seed "
-                     "when it is picked, audio.prepare_continuations, and keeps it); 'first from this seed': "
-                     "a request that plays the seed too (Generate clicked before that was done).")
+                     "when it is picked, audio.prepare_continuations, and keeps it); 'seed's audio not yet "
+                     "played': a request that plays the seed too (Generate clicked before that was done).")
     return out
 
 

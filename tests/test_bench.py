@@ -88,13 +88,13 @@ def test_models_suite_times_batched_one_at_a_time_and_the_plain_path(tiny_run: t
 def test_request_suite_reports_each_stage_against_the_rnn_target(tiny_run: tuple[dict, str]) -> None:
     payload, _ = tiny_run
     again, first = [r for r in payload["results"] if r["suite"] == "request"]
-    suffix = ", first from this seed"
+    suffix = ", seed's audio not yet played"
     assert suffix in first["case"] and first["case"].replace(suffix, "") == again["case"]
     for request in (again, first):
         assert set(request["extra"]) == {"read seed ms", "generate ms", "audio ms", "piano rolls ms", "MIDI ms"}
     target, untargeted = [c for c in payload["checks"] if c["suite"] == "request"]
     assert target["label"].endswith("whole request path") and target["target"] == "<= 1.5 s"
-    assert untargeted["label"].endswith("first request from a seed") and untargeted["target"] == ""
+    assert untargeted["label"].endswith("seed's audio not yet played") and untargeted["target"] == ""
 
 
 def test_request_path_gives_what_the_compose_page_shows(debug_rnn, seed_file: Path) -> None:
