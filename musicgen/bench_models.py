@@ -5,9 +5,9 @@ against one variation at a time (the speedup; target 3x); the real-time factor,
 seconds of music per second of compute, taken one variation at a time (a single
 stream: target 20x for the RNN). ``request``: the whole path the Compose page runs
 (seed bytes -> variations -> audio, piano-roll PNGs, MIDI bytes) for 8 bars x 4
-variations, per stage (targets 1.5 s RNN, 0.5 s GAN), also before the seed's audio is played. ``memory``: peak resident
-memory of a fresh process that loads every model and serves the request path
-(target 1.5 GB). On a GPU, ``models`` also checks the device's music against the
+variations, per stage (targets 1.5 s RNN, 0.5 s GAN), and again before the seed's
+audio is played. ``memory``: peak resident memory of a fresh process that loads
+every model and serves the request path (target 1.5 GB). On a GPU, ``models`` also checks the device's music against the
 CPU's, in distribution (the random streams differ, so the notes do).
 """
 
