@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -197,6 +198,23 @@ def test_a_seeds_part_is_played_once_for_every_request_from_it(monkeypatch: pyte
     other = RenderOptions(program=0)  # another instrument: the seed's part is played anew
     render_continuations(takes, shared_until, other)
     assert len(played) == 5
+
+
+def test_a_seeds_part_asked_for_while_it_is_being_played_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    played = []
+
+    def slow(events, *args):  # stands in for FluidSynth: slow enough for the others to ask meanwhile
+        played.append(events)
+        time.sleep(0.3)
+        return np.ones((events.n_samples, 2), dtype=np.float32)
+
+    monkeypatch.setattr(audio, "_render_fluidsynth", slow)
+    audio.forget_seed_parts()
+    events = audio._seed_part(CHORALE, CHORALE.padded_to_bar().length, RenderOptions())
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parts = list(pool.map(lambda _: audio._head(events, RenderOptions(), Path("font.sf2")), range(3)))
+    assert len(played) == 1 and parts[0] is parts[1] is parts[2]
+    assert not parts[0].flags.writeable  # shared: read-only
 
 
 @needs_fluidsynth
