@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import forget_seed_parts
 from .bench import BenchSettings, SuiteOutput, check, result, time_cases
+from .continuations import forget_seed_parts
 from .generate import LoadedModel, generate, load_model
 from .midi import load_midi
 from .models.registry import list_models
@@ -207,7 +207,7 @@ def suite_request(settings: BenchSettings) -> SuiteOutput:
         out.checks.append(check("request", f"{name}: {what}", statistics.median(case_times), "s",
                                 at_most=None if new_seed else REQUEST_TARGET_S.get(model.family.name)))
     out.notes.append("Request: the whole path with the seed's audio ready, as Compose has it (it plays a seed "
-                     "when it is picked, audio.prepare_continuations, and keeps it); 'seed's audio not yet "
+                     "when it is picked, continuations.prepare_continuations, and keeps it); 'seed's audio not yet "
                      "played': a request that plays the seed too (Generate clicked before that was done).")
     return out
 

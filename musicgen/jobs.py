@@ -166,7 +166,7 @@ def _distilling(family: Any, config: Any, request: TrainRequest) -> tuple[Any, A
     """The distilling family, the student's config (the teacher's tokens, the size's network)
     and the teacher (:class:`musicgen.generate.LoadedModel`)."""
     from .generate import load_model
-    from .models.rnn import DistillingRnnFamily
+    from .models.distill import DistillingRnnFamily
 
     if family.name != "rnn":
         raise TrainingRequestError("Only an RNN can learn from another model: use --model rnn.")

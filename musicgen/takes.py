@@ -53,22 +53,21 @@ class ShownTake(NamedTuple):
 
 def play_takes(takes: Sequence[Score], program: int | None = None,
                shared_until: int | None = None) -> list[bytes]:
-    """The player's audio (``audio.PLAYER_FORMAT``) of each take, rendered on every core (FluidSynth
-    computes without the GIL). ``shared_until``: the takes continue one seed that ends at this
-    step, so its audio is rendered once (:func:`musicgen.audio.render_continuations`)."""
-    from .audio import PLAYER_FORMAT, Rendered, encode, player_options, render_continuations, render_many
-    from .synths import POOL
+    """The player's audio (``audio.PLAYER_FORMAT``) of each take, rendered and encoded on every
+    core (FluidSynth computes without the GIL), each take encoded as soon as it is played.
+    ``shared_until``: the takes continue one seed that ends at this step, so its audio is
+    rendered once (:func:`musicgen.continuations.render_continuations`)."""
+    from .audio import PLAYER_FORMAT, Rendered, encode, player_options, render_many
+    from .continuations import render_continuations
 
     options = player_options(program)
 
     def sound(rendered: Rendered) -> bytes:
         return encode(rendered, PLAYER_FORMAT)
 
-    if shared_until is not None:  # each take encoded as soon as it is played
+    if shared_until is not None:
         return render_continuations(list(takes), shared_until, options, then=sound)
-    rendered = render_many(list(takes), options)
-    with ThreadPoolExecutor(max_workers=min(len(rendered), POOL.size) or 1) as encoders:
-        return list(encoders.map(sound, rendered))
+    return render_many(list(takes), options, then=sound)
 
 
 def show_takes(takes: Sequence[Score], first_new: int, program: int | None = None,

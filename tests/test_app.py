@@ -114,21 +114,21 @@ def test_compose_generates_takes_with_rolls_audio_and_downloads(user_model: str)
 
 
 def test_compose_plays_the_seed_while_the_musician_sets_up(user_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from musicgen import audio
+    from audiofixtures import count_renders
+
+    from musicgen import continuations
     from musicgen.ui.common import seed_audio_ahead
 
-    audio.forget_seed_parts()
+    continuations.forget_seed_parts()
     seed_audio_ahead.clear()
     at = _compose(user_model)
     deadline = time.monotonic() + 60  # the page only hands the work to a background thread
-    while not audio._HEADS and time.monotonic() < deadline:
+    while not continuations._HEADS and time.monotonic() < deadline:
         time.sleep(0.05)
-    ahead = list(audio._HEADS.values())
+    ahead = list(continuations._HEADS.values())
     assert len(ahead) == 1  # the example seed's part, at its tempo, with its own instruments
     ahead[0].result(timeout=60)
-    played = []
-    original = audio._render_fluidsynth
-    monkeypatch.setattr(audio, "_render_fluidsynth", lambda events, *a: played.append(events) or original(events, *a))
+    played = count_renders(monkeypatch)
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert len(played) == 2  # the two takes' own notes: the seed's part was ready

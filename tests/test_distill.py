@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 
 from musicgen.generate import load_model
 from musicgen.jobs import TrainingRequestError, TrainRequest, _distilling
+from musicgen.models.distill import DistillingRnnFamily
 from musicgen.models.registry import get_family
-from musicgen.models.rnn import DistillingRnnFamily
 from musicgen.train import TrainConfig, train
 
 

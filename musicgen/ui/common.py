@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from musicgen.audio import PLAYER_FORMAT, encode, player_options, prepare_continuations, render
+from musicgen.audio import PLAYER_FORMAT, encode, player_options, render
+from musicgen.continuations import prepare_continuations
 from musicgen.examples import list_examples
 from musicgen.generate import LoadedModel, load_model
 from musicgen.midi import MidiInputError, MidiLimits, load_midi
@@ -72,7 +73,7 @@ AHEAD_SECONDS = 120.0
 def seed_audio_ahead(data: bytes, bpm: float, program: int | None) -> Future[None]:
     """The seed's part of its takes' audio, played in the background as soon as the seed, the
     tempo and the instrument are known, so that the first **Generate** finds it ready
-    (:func:`musicgen.audio.prepare_continuations`); once per seed and settings, and only for
+    (:func:`musicgen.continuations.prepare_continuations`); once per seed and settings, and only for
     seeds of up to :data:`AHEAD_SECONDS` (a part is kept in memory: 1.3 MB a second)."""
     seed = replace(load_midi(data), bpm=bpm)
     if seed.duration_seconds > AHEAD_SECONDS:
