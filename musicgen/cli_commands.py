@@ -128,6 +128,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (default 0)")
     p.add_argument("--distill-from", help="an RNN (name or folder) trained on the same corpus, whose predictions "
                                           "the new RNN learns as well as the music (knowledge distillation)")
+    p.add_argument("--init-from", help="a trained model (name or folder) to fine-tune on the corpus: it keeps its "
+                                       "size and grid (--size and --steps-per-beat are not used), and the model "
+                                       "saved is never worse on the corpus's validation pieces than it was")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -140,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, eval_every=args.eval_every, patience=args.patience, steps_per_beat=args.steps_per_beat,
         limit=args.limit, name=args.name, out=args.out, description=args.description, device=args.device,
         fresh=args.fresh, seed=args.seed, ema=args.ema, weight_decay=args.weight_decay, distill_from=args.distill_from,
-        command="python -m musicgen " + shlex.join(sys.argv[1:]))
+        init_from=args.init_from, command="python -m musicgen " + shlex.join(sys.argv[1:]))
 
     def skipped(corpus) -> None:
         if corpus.skipped:

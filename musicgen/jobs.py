@@ -56,6 +56,7 @@ class TrainRequest:
     ema: float = 0.0  # 0: off; else the decay of the weights' moving average that is validated and saved
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
     distill_from: str | None = None  # an RNN (name or folder) the new one also learns from; same corpus and tokens
+    init_from: str | None = None  # a trained model (name or folder) to fine-tune: its family, config and weights
     command: str = ""  # how to reproduce the run, for the model card
 
     @property
@@ -76,6 +77,9 @@ class TrainRequest:
             raise TrainingRequestError("The weight decay must be at least 0 and below 1 (e.g. 0.01).")
         if not self.lr > 0:
             raise TrainingRequestError("The learning rate must be above 0.")
+        if self.init_from and self.distill_from:
+            raise TrainingRequestError("Fine-tune a model or learn from one, not both at once: leave out "
+                                       "--init-from or --distill-from.")
         check_model_name(self.model_name)
 
 
@@ -132,9 +136,11 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
         config = family.make_config(request.size, **overrides)
     except (ValueError, TypeError) as exc:
         raise TrainingRequestError(str(exc)) from exc
-    teacher = None
+    teacher, base = None, None
     if request.distill_from:
         family, config, teacher = _distilling(family, config, request)
+    if request.init_from:
+        config, base = _fine_tuning(family, request)
     corpus = load_corpus(request.corpus, progress=corpus_progress, limit=request.limit)
     if on_corpus is not None:
         on_corpus(corpus)
@@ -155,11 +161,45 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
             # what evaluation, the copy check and the listening test read again: the name or path as given
             "corpus_source": request.corpus if request.corpus in BUILTIN else str(Path(request.corpus).resolve()),
             "corpus_limit": request.limit,
-            "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")}, "size": request.size,
-            "command": request.command, **({"distilled_from": teacher.name} if teacher is not None else {})}
+            "pieces": {s: len(corpus.split(s)) for s in ("train", "valid", "test")},
+            "size": base.size if base is not None else request.size,
+            "command": request.command, **({"distilled_from": teacher.name} if teacher is not None else {}),
+            **({"fine_tuned_from": base.name} if base is not None else {})}
     return train(family, config, train_pieces, valid_pieces, request.out_dir, cfg,
                  device=request.device, progress=progress, should_stop=should_stop, resume=not request.fresh,
-                 card=card)
+                 card=card, initial=base.weights if base is not None else None)
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """The trained model a fine-tuning run starts from."""
+
+    name: str
+    weights: dict[str, Any]  # its state dict
+    size: str  # the size it was trained at (its card's)
+
+
+def _fine_tuning(family: Any, request: TrainRequest) -> tuple[Any, BaseModel]:
+    """The config of the model to fine-tune (its size and grid are kept) and its weights.
+
+    Raises
+    ------
+    TrainingRequestError
+        No such model, a damaged one, or one of another family than the request's.
+    """
+    from .checkpoint import load_model_files
+    from .models.registry import resolve_model
+
+    try:
+        folder = resolve_model(request.init_from)
+        family_name, config_dict, weights, card = load_model_files(folder)
+        config = family.config_from_dict(config_dict) if family_name == family.name else None
+    except (MusicgenError, TypeError, ValueError) as exc:
+        raise TrainingRequestError(f"The model to fine-tune cannot be loaded: {exc}") from exc
+    if config is None:
+        raise TrainingRequestError(f"{folder.name} is {_kind(family_name)}: fine-tune it as one "
+                                   f"(--model {family_name}), not as {_kind(family.name)}.")
+    return config, BaseModel(folder.name, weights, str(card.get("size", "")))
 
 
 def _distilling(family: Any, config: Any, request: TrainRequest) -> tuple[Any, Any, Any]:
@@ -178,6 +218,11 @@ def _distilling(family: Any, config: Any, request: TrainRequest) -> tuple[Any, A
         raise TrainingRequestError(f"{teacher.name} is a {teacher.family.name.upper()}; an RNN learns from an RNN.")
     network = {k: getattr(config, k) for k in ("embed", "hidden", "layers", "dropout", "weight_drop")}
     return DistillingRnnFamily(teacher.network), dataclasses.replace(teacher.config, **network), teacher
+
+
+def _kind(family: str) -> str:
+    """``"an RNN"``, ``"a GAN"``: a family with its article."""
+    return f"{'an' if family.upper()[0] in 'AEFHILMNORSX' else 'a'} {family.upper()}"
 
 
 @dataclass(frozen=True)

@@ -115,8 +115,13 @@ def evaluate(family: ModelFamily, model: torch.nn.Module, loader: DataLoader, de
 def train(family: ModelFamily, model_config: Any, train_scores: list[Score], valid_scores: list[Score],
           out_dir: str | os.PathLike[str], cfg: TrainConfig | None = None, *, device: str | None = None,
           progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          resume: bool = True, card: dict[str, Any] | None = None) -> TrainResult:
+          resume: bool = True, card: dict[str, Any] | None = None,
+          initial: dict[str, torch.Tensor] | None = None) -> TrainResult:
     """Train a model of ``family`` and save the best one (by validation loss) in ``out_dir``.
+
+    With ``initial`` (a trained model's weights, for ``model_config``) the run fine-tunes
+    them: they are validated and saved first, so the model saved is never worse on this
+    validation music than the one it started from.
 
     ``should_stop`` is polled every step: when it returns True the run saves its
     state and ends with status ``"cancelled"``; run again with ``resume`` to go on.
@@ -133,7 +138,13 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
     if len(train_ds) == 0 or len(valid_ds) == 0:
         raise TrainingError("There is not enough music to train on: use a larger corpus "
                             f"({len(train_scores)} training and {len(valid_scores)} validation pieces).")
-    net = family.build(model_config).to(dev)
+    net = family.build(model_config)
+    if initial is not None:
+        try:
+            net.load_state_dict(initial)
+        except RuntimeError as exc:
+            raise TrainingError(f"The weights to fine-tune do not fit this model ({exc}).") from exc
+    net = net.to(dev)
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -152,6 +163,7 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
         cfg.ema)) if cfg.ema else None)
     judged = averaged.module if averaged is not None else net  # the weights validated and saved
     start, history, best, bad = 0, [], None, 0
+    card_base = dict(card or {})
     state_path = out / TRAIN_STATE
     if resume and state_path.is_file():
         state = load_train_state(state_path)
@@ -165,6 +177,8 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
                 opt.load_state_dict(state["optimizers"][name])
         start, best, bad = int(state["step"]), state["best"], int(state["bad"])
         history = json.loads(state["history"])
+        if state.get("before") is not None:
+            card_base["validation_loss_before"] = state["before"]
     if hasattr(train_ds, "rng"):  # each process, and each resumed run, sees other examples
         train_ds.rng = np.random.default_rng([cfg.seed, rank, start])
 
@@ -174,7 +188,6 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
     t0, running, status = time.time(), None, "finished"
     val = history[-1]["val_loss"] if history else None
     done = start
-    card_base = dict(card or {})
 
     def save_state() -> None:
         if rank == 0:
@@ -183,8 +196,15 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
             if averaged is not None:
                 optimizer_state["averaged"] = averaged.state_dict()
             save_train_state(state_path, {"model": net.state_dict(), **optimizer_state,
-                                          "step": done, "best": best, "bad": bad, "history": json.dumps(history)})
+                                          "step": done, "best": best, "bad": bad, "history": json.dumps(history),
+                                          "before": card_base.get("validation_loss_before")})
 
+    if initial is not None and start == 0:
+        best = evaluate(family, judged, valid_loader, dev)
+        card_base["validation_loss_before"] = round(best, 4)
+        if rank == 0:
+            save_model(out, family.name, family.config_to_dict(model_config), judged.state_dict(),
+                       _card(card_base, family, model_config, cfg, 0, best, judged, dev, t0))
     model.train()
     for step in range(start, cfg.steps):
         if should_stop is not None and should_stop():

@@ -37,8 +37,12 @@ if card.get("description"):
 a, b, c, d = st.columns(4)
 a.metric("Kind", str(card.get("family", "?")).upper())
 b.metric("Parameters", f"{card['parameters']:,}" if isinstance(card.get("parameters"), int) else "?")
+before = card.get("validation_loss_before")
 c.metric("Validation loss", f"{card['validation_loss']:.3f}" if "validation_loss" in card else "?",
-         help="Nats per token on music held out from training: lower is better.")
+         delta=(f"{card['validation_loss'] - before:+.3f} from {card.get('fine_tuned_from')}"
+                if isinstance(before, float) and "validation_loss" in card else None), delta_color="inverse",
+         help="Nats per token on music held out from training: lower is better. A fine-tuned model shows how "
+              "far it moved from the model it started from, on the same music.")
 d.metric("Trained on", card.get("trained_on", "?"))
 
 history = training_history(entry)

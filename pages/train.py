@@ -1,4 +1,5 @@
-"""Train: a new model, or more training for one, on a bundled corpus or the user's own MIDI files."""
+"""Train: a new model, more training for one, or a trained model fine-tuned, on a bundled corpus or the
+user's own MIDI files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from musicgen.corpus import BUILTIN
 from musicgen.errors import MusicgenError
 from musicgen.jobs import TrainingJob, TrainRequest, claim_model_name, save_corpus_files
 from musicgen.midi import MidiLimits
-from musicgen.models.registry import FAMILIES
+from musicgen.models.registry import FAMILIES, list_models
 from musicgen.ui.common import ensure_navigation
 
 ensure_navigation(__file__)
@@ -19,6 +20,8 @@ CORPORA = {"jsb": "Bach chorales (JSB, quick to read)", "bach": "Bach chorales (
            "folk": "Irish and European folk tunes", "upload": "My own MIDI files"}
 SIZES = {"debug": "Tiny (a sketch in a minute)", "small": "Small", "base": "Base (best, slowest)"}
 MAX_UPLOAD_FILES = 500
+NEW = ""  # "Start from": a new model
+FINE_TUNE_LR = 5e-4  # a quarter of a new model's: fine-tuning moves a trained model, it does not start it over
 
 
 st.title("Train")
@@ -36,9 +39,16 @@ with st.form("train"):
         f"up to {MAX_UPLOAD_FILES} files, {MidiLimits.from_env().max_bytes / 2**20:g} MB each",
         type=["mid", "midi", "zip"], accept_multiple_files=True, key="corpus-files",
         max_upload_size=MidiLimits.from_env().upload_mb)
+    bases = {m.name: m.card.get("family", "") for m in list_models()}
+    base = right.selectbox(
+        "Start from", [NEW, *bases], key="train-base",
+        format_func=lambda b: f"{b} ({bases[b].upper()}): fine-tune it" if b else "A new model",
+        help="Fine-tuning teaches a trained model your music: it keeps what it learned and its kind and size, "
+             "and the model saved is never worse on your music than the one you started from.")
     family = right.selectbox("Kind of model", list(FAMILIES), key="train-family",
-                             format_func=lambda f: f.upper())
-    size = right.selectbox("Size", list(SIZES), index=1, format_func=SIZES.get, key="size")
+                             format_func=lambda f: f.upper(), help="A fine-tuned model stays the kind it is.")
+    size = right.selectbox("Size", list(SIZES), index=1, format_func=SIZES.get, key="size",
+                           help="A fine-tuned model stays the size it is.")
     steps = right.slider("Training steps", 20, 5000, 300, 20, key="steps",
                          help="More steps learn more and take longer; you can stop at any time.")
     default_name = st.session_state.setdefault("default-model-name", f"my-model-{secrets.token_hex(2)}")
@@ -60,10 +70,17 @@ if start:
             source = str(save_corpus_files(name.strip() or "my-model", [(u.name, u.getvalue()) for u in uploads]))
         else:
             source = corpus_choice
+        if base:
+            family = bases[base] or family
+            what = f"{base} fine-tuned on {CORPORA[corpus_choice].lower()}"
+            how = f"Train page: {base} fine-tuned on {corpus_choice}, {steps} steps"
+        else:
+            what = f"{family.upper()} trained on {CORPORA[corpus_choice].lower()}"
+            how = f"Train page: {family} on {corpus_choice}, size {size}, {steps} steps"
         request = TrainRequest(family=family, corpus=source, size=size, steps=steps, name=name.strip(),
                                eval_every=max(10, steps // 20), batch_size=16, fresh=fresh,
-                               description=f"{family.upper()} trained on {CORPORA[corpus_choice].lower()}",
-                               command=f"Train page: {family} on {corpus_choice}, size {size}, {steps} steps")
+                               lr=FINE_TUNE_LR if base else TrainRequest.lr, init_from=base or None,
+                               description=what, command=how)
         st.session_state["train_job"] = job = TrainingJob(request).start()
         owned.add(request.model_name)
     except MusicgenError as exc:

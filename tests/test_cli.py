@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,15 @@ def test_train_then_list_then_generate(tmp_path: Path) -> None:
 
     take = load_midi(mids[0])
     assert take.n_bars >= load_midi(CHORALE).n_bars + 2
+    tuned = _cli("train", "--model", "rnn", "--corpus", str(songs), "--init-from", "mine", "--steps", "10",
+                 "--eval-every", "10", "--lr", "5e-4", "--name", "mine-tuned", data=tmp_path / "data")
+    assert tuned.returncode == 0, tuned.stderr
+    card = json.loads((tmp_path / "data" / "models" / "mine-tuned" / "card.json").read_text())
+    assert card["fine_tuned_from"] == "mine" and card["size"] == "debug"
+    assert card["validation_loss"] <= card["validation_loss_before"]
+    wrong = _cli("train", "--model", "gan", "--corpus", str(songs), "--init-from", "mine", data=tmp_path / "data")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        "error: mine is an RNN: fine-tune it as one (--model rnn), not as a GAN.")
 
 
 @pytest.mark.parametrize("argv", [

@@ -86,21 +86,43 @@ def test_compose_bad_upload_is_an_error_not_a_traceback() -> None:
     assert at.error and "notes.mid" in at.error[0].value
 
 
-def test_train_page_trains_a_model_that_compose_then_offers() -> None:
+def _train_on_the_page(name: str, **choices: str) -> AppTest:
+    """The Train page after 20 steps on the JSB chorales, with ``choices`` (selectbox key: value) made."""
     at = _page("train").run()
     assert not at.exception
     at.selectbox(key="corpus").set_value("jsb")
-    at.selectbox(key="size").set_value("debug")
+    for key, value in choices.items():
+        at.selectbox(key=key).set_value(value)
     at.slider(key="steps").set_value(20)
-    at.text_input(key="train-name").set_value("page-trained")
+    at.text_input(key="train-name").set_value(name)
     at.button[0].click().run()
     assert not at.exception and not at.error
     snapshot = at.session_state["train_job"].wait(timeout=300)
     assert snapshot.phase == "finished" and snapshot.step == 20
+    return at
+
+
+def test_train_page_trains_a_model_that_compose_then_offers() -> None:
+    at = _train_on_the_page("page-trained", size="debug")
+    snapshot = at.session_state["train_job"].snapshot()
     assert [h["step"] for h in snapshot.history] == [10, 20]
     at.run()
     assert "page-trained" in at.success[0].value
     assert "page-trained" in [m.name for m in list_models()]
+
+
+def test_train_page_fine_tunes_a_trained_model_and_models_shows_how_far_it_moved(user_model: str) -> None:
+    _train_on_the_page("page-tuned", **{"train-base": user_model, "size": "base"})  # size: not used, it keeps its own
+    tuned = next(m for m in list_models() if m.name == "page-tuned")
+    original = next(m for m in list_models() if m.name == user_model)
+    assert tuned.card["fine_tuned_from"] == user_model and tuned.card["config"] == original.card["config"]
+    assert tuned.card["training"]["lr"] == 5e-4
+    assert tuned.card["validation_loss"] <= tuned.card["validation_loss_before"]
+    models = _page("models").run()
+    models.selectbox(key="models-pick").set_value("page-tuned").run()
+    assert not models.exception
+    shown = next(m for m in models.metric if m.label == "Validation loss")
+    assert f"from {user_model}" in shown.proto.delta
 
 
 def test_train_page_refuses_a_name_someone_else_or_musicgen_uses() -> None:
