@@ -95,12 +95,15 @@ class Seed:
         return self.piece.crop_bars(0, seed_bars)
 
     def real(self, seed_bars: int) -> Score:
-        """The real continuation; notes held over from the seed sound in it from its first step.
+        """The real continuation, ``bars`` bars or up to the piece's end if that comes first (a
+        last bar cut short by an upbeat is not padded with silence that no model would write);
+        notes held over from the seed sound in it from its first step.
 
         (A model that holds a seed note on writes it as a note of the continuation too.)
         """
         bar = self.piece.steps_per_bar
-        return window(self.piece, seed_bars * bar, (seed_bars + self.bars) * bar)
+        start = seed_bars * bar
+        return window(self.piece, start, max(start, min((seed_bars + self.bars) * bar, self.piece.length)))
 
 
 def window(score: Score, start: int, stop: int) -> Score:
@@ -230,9 +233,10 @@ def evaluate_model(model: Any, settings: EvalSettings | None = None, corpus: Cor
             "--seed-bars.")
     takes, first_draws = _generate(model, seeds, settings, index, progress)
     start = [s.seed(settings.seed_bars).padded_to_bar().length for s in seeds]
-    generated = [[t.crop(st, st + s.bars * t.steps_per_bar) for t in group]  # the new bars only
-                 for s, st, group in zip(seeds, start, takes, strict=True)]
     real = [s.real(settings.seed_bars) for s in seeds]
+    # the new music only, as many beats as the real continuation
+    generated = [[t.crop(st, st + round(r.length * t.steps_per_beat / r.steps_per_beat)) for t in group]
+                 for r, st, group in zip(real, start, takes, strict=True)]
     flat = [g for group in generated for g in group]
 
     gen_x = np.array([metrics.feature_vector(g) for g in flat])  # (samples, features)

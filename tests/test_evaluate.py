@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from musicgen import metrics
 from musicgen.corpus import Corpus, Piece, split_of
 from musicgen.evalreport import default_report_dir, find_report, find_report_dir, markdown, to_json, write_report
-from musicgen.evaluate import EvalSettings, EvaluationError, evaluate_model, pick_seeds, window
+from musicgen.evaluate import EvalSettings, EvaluationError, Seed, evaluate_model, pick_seeds, window
 from musicgen.midi import load_midi, score_to_bytes
 from musicgen.modelcorpus import CorpusSpec, CorpusUnknown, corpus_spec
 from musicgen.originality import FLAG_BARS, copy_index, originality_of
@@ -141,6 +142,20 @@ def test_window_keeps_notes_held_into_it() -> None:
     cut = window(score, 16, 32)
     assert cut.length == 16
     assert sorted((n.pitch, n.start, n.duration) for n in cut.notes) == [(60, 0, 8), (64, 0, 4), (67, 14, 2)]
+
+
+def test_the_real_continuation_stops_where_the_piece_does() -> None:
+    """A chorale whose last bar is cut short by its upbeat: the beats after its last note are not
+    part of the music, so they are not counted as rests (no model would write them)."""
+    piece = tune(3, bars=4)
+    piece = piece.with_notes([n for n in piece.notes if n.start < 52], length=52)  # 3 bars and a beat
+    piece = piece.with_notes([*piece.notes[:-1], replace(piece.notes[-1], duration=52 - piece.notes[-1].start)])
+    seed = pick_seeds([("upbeat", piece)], EvalSettings(samples=2, max_seeds=2, seed_bars=1, bars=3, min_bars=3))[0]
+    real = seed.real(1)
+    assert seed.bars == 3 and real.length == 36  # 2 bars and a beat, not 3 bars
+    assert metrics.empty_beat_rate(real) == 0.0 and metrics.empty_bar_rate(real) == 0.0
+    whole = Seed("whole", tune(3, bars=4), 3).real(1)
+    assert whole.length == 48
 
 
 def fixed_corpus() -> Corpus:
