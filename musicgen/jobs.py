@@ -185,7 +185,7 @@ def _fine_tuning(family: Any, request: TrainRequest) -> tuple[Any, BaseModel]:
     Raises
     ------
     TrainingRequestError
-        No such model, a damaged one, or one of another family than the request's.
+        No such model, a damaged one, one of another family than the request's, or the request's own folder.
     """
     from .checkpoint import load_model_files
     from .models.registry import resolve_model
@@ -196,6 +196,9 @@ def _fine_tuning(family: Any, request: TrainRequest) -> tuple[Any, BaseModel]:
         config = family.config_from_dict(config_dict) if family_name == family.name else None
     except (MusicgenError, TypeError, ValueError) as exc:
         raise TrainingRequestError(f"The model to fine-tune cannot be loaded: {exc}") from exc
+    if folder.resolve() == request.out_dir.resolve():
+        raise TrainingRequestError(f"Give the fine-tuned model a name of its own: {folder.name} is the model it "
+                                   "starts from, and stays as it is.")
     if config is None:
         raise TrainingRequestError(f"{folder.name} is {_kind(family_name)}: fine-tune it as one "
                                    f"(--model {family_name}), not as {_kind(family.name)}.")

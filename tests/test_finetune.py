@@ -106,6 +106,8 @@ def test_fine_tuning_refuses_a_model_of_another_kind_a_missing_one_and_distillin
     for source, message in ((gan_folder, "is a GAN: fine-tune it as one"), (tmp_path / "nothing", "cannot be loaded")):
         with pytest.raises(TrainingRequestError, match=message):
             _fine_tuning(rnn, TrainRequest(family="rnn", corpus="tiny", init_from=str(source)))
+    with pytest.raises(TrainingRequestError, match="a name of its own"):
+        _fine_tuning(rnn, TrainRequest(family="rnn", corpus="tiny", init_from=str(base), out=base))
     with pytest.raises(TrainingRequestError, match="not both"):
         TrainRequest(family="rnn", corpus="tiny", init_from=str(base), distill_from=str(base)).check()
     request = TrainRequest(family="gan", corpus="tiny", init_from=str(gan_folder))
