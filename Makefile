@@ -30,8 +30,11 @@ examples: setup
 # CPU: see each model's card.md for the time; a GPU is used when there is one).
 models: setup
 	$(PY) -m musicgen train --model rnn --corpus jsb --size jsb --weight-decay 0.1 --steps 7000 --batch-size 8 \
-	  --eval-every 500 --ema 0.999 --name rnn-jsb --out assets/models/rnn-jsb --fresh \
+	  --eval-every 500 --ema 0.999 --name rnn-jsb-first --out build/rnn-jsb-first --fresh \
 	  --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
+	$(PY) -m musicgen train --model rnn --corpus jsb --init-from build/rnn-jsb-first --weight-decay 0.1 \
+	  --steps 5000 --batch-size 8 --lr 1e-3 --eval-every 500 --ema 0.999 --seed 1 --name rnn-jsb \
+	  --out assets/models/rnn-jsb --fresh --description "Bach chorales (JSB Chorales benchmark, quarter notes)"
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 3000 --eval-every 250 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"

@@ -68,7 +68,8 @@ def test_logits_equal_nn_lstm_with_shared_pitch_terms() -> None:
 def test_shipped_model_logits_equal_nn_lstm() -> None:
     model = load_model("rnn-jsb", "cpu")
     pairs, state, stepped = lstm_and_stepper_logits(model.network, batch=4, steps=30)
-    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-5
+    for reference, fast in pairs:  # float32 summed in another order: within 1e-5 of the logit's size
+        assert torch.allclose(reference, fast, atol=1e-5, rtol=1e-5)
     assert torch.allclose(state[1], stepped[1], atol=1e-5, rtol=1e-5)
 
 
