@@ -294,9 +294,9 @@ if takes:
                 show_copy_check(st.session_state.get("takes_copies", [None] * len(takes))[index])
                 a, b, c, d = st.columns(4)
                 a.download_button("MIDI", shown.midi, f"{base}-{index + 1}.mid", "audio/midi",
-                                  key=f"mid-{index}", icon=":material/download:")
+                                  key=f"mid-{index}", icon=":material/download:", on_click="ignore")
                 b.download_button("WAV", partial(wav_file, shown.score, shown.program), f"{base}-{index + 1}.wav",
-                                  "audio/wav", key=f"wav-{index}", icon=":material/download:")
+                                  "audio/wav", key=f"wav-{index}", icon=":material/download:", on_click="ignore")
                 c.button("Keep", key=f"keep-{index}", icon="⭐", help="Put this take on the Takes page.",
                          on_click=save_take, args=(index,))
                 d.button("Use as seed", key=f"seed-{index}", help="Keep extending from this take.",

@@ -123,9 +123,9 @@ if results:
                 a, b = st.columns(2)
                 stem = f"{results['name']}-{index + 1}"
                 a.download_button("MIDI", score_to_bytes(take), f"{stem}.mid", "audio/midi", key=f"h-mid-{index}",
-                                  icon=":material/download:")
+                                  icon=":material/download:", on_click="ignore")
                 b.download_button("WAV", partial(wav_file, take), f"{stem}.wav", "audio/wav", key=f"h-wav-{index}",
-                                  icon=":material/download:")
+                                  icon=":material/download:", on_click="ignore")
 
     st.subheader("Keep what you like, rewrite the rest")
     st.caption("Pick a harmonization, the bars and voices to keep; the model rewrites the others around them "

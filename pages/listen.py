@@ -164,8 +164,8 @@ if db is not None:
             st.caption("No answers yet: yours will be the first.")
         left, right = st.columns(2)
         left.download_button("Download all answers (CSV)", db.export_csv("answers"), "listening-answers.csv",
-                             "text/csv", key="listen-csv-answers")
+                             "text/csv", key="listen-csv-answers", on_click="ignore")
         right.download_button("Download all ratings (CSV)", db.export_csv("ratings"), "take-ratings.csv",
-                              "text/csv", key="listen-csv-ratings")
+                              "text/csv", key="listen-csv-ratings", on_click="ignore")
     except ListeningDBError as exc:
         st.warning(str(exc), icon="💾")

@@ -73,7 +73,7 @@ if chosen:
         joined = join_takes([kept[i].score for i in sorted(chosen)])
         listen(joined, None, f"{len(chosen)} takes joined ({joined.n_bars} bars)")
         st.download_button("Joined piece (MIDI)", score_to_bytes(joined), "joined.mid", "audio/midi",
-                           key="joined-mid", icon=":material/download:")
+                           key="joined-mid", icon=":material/download:", on_click="ignore")
     except MusicgenError as exc:
         st.error(str(exc), icon="⚠️")
 
@@ -81,6 +81,7 @@ st.subheader("Download")
 with_audio = st.toggle("Include WAV audio (slower, larger)", value=False, key="zip-audio")
 try:
     st.download_button(f"All {len(kept)} takes (.zip)", archive(tuple(kept), with_audio), "musicgen-takes.zip",
-                       "application/zip", key="zip", type="primary", icon=":material/folder_zip:")
+                       "application/zip", key="zip", type="primary", icon=":material/folder_zip:",
+                       on_click="ignore")
 except MusicgenError as exc:
     st.error(str(exc), icon="⚠️")
