@@ -100,12 +100,19 @@ def prepare_continuations(seed: Score, options: RenderOptions | None = None,
     first request from it finds it kept (:func:`render_continuations`; ``options`` as the takes
     will be played, ``seed`` at their tempo). Does nothing without FluidSynth and a SoundFont."""
     options = options or RenderOptions()
+    path = _fluidsynth_soundfont(soundfont)
+    if path is not None:
+        _head(_seed_part(seed, seed.padded_to_bar().length, options), options, path)
+
+
+def _fluidsynth_soundfont(soundfont: str | os.PathLike[str] | None) -> Path | None:
+    """The SoundFont FluidSynth plays with, or None without FluidSynth or a SoundFont (the built-in synth)."""
     try:
         path = find_soundfont(soundfont)
         POOL.check_library()
     except (SoundFontNotFound, SynthUnavailable):
-        return
-    _head(_seed_part(seed, seed.padded_to_bar().length, options), options, path)
+        return None
+    return path
 
 
 def forget_seed_parts() -> None:
@@ -136,11 +143,7 @@ def render_continuations(takes: Sequence[Score], shared_until: int, options: Ren
     """
     options = options or RenderOptions()
     openings = {tuple(n for n in t.notes if n.start < shared_until) for t in takes}
-    try:
-        path = find_soundfont(soundfont)
-        POOL.check_library()
-    except (SoundFontNotFound, SynthUnavailable):
-        path = None
+    path = _fluidsynth_soundfont(soundfont)
     if path is None or len(takes) < 2 or len(openings) != 1 or shared_until <= 0:
         return render_many(takes, options, soundfont, then)
     longest = max(takes, key=lambda t: t.length)

@@ -125,22 +125,13 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
 
     request.check()
     family = get_family(request.family)
-    overrides: dict[str, Any] = {}
-    if request.corpus == "jsb" and family.name == "rnn":
-        from .benchmark import JSB_RNN
-
-        overrides.update(JSB_RNN)  # quarter-note frames, 88 keys, the benchmark's masks
-    if request.steps_per_beat:
-        overrides["steps_per_beat"] = request.steps_per_beat
-    try:
-        config = family.make_config(request.size, **overrides)
-    except (ValueError, TypeError) as exc:
-        raise TrainingRequestError(str(exc)) from exc
     teacher, base = None, None
+    if request.init_from:  # the trained model's config: its size and grid, not the request's
+        config, base = _fine_tuning(family, request)
+    else:
+        config = _new_config(family, request)
     if request.distill_from:
         family, config, teacher = _distilling(family, config, request)
-    if request.init_from:
-        config, base = _fine_tuning(family, request)
     corpus = load_corpus(request.corpus, progress=corpus_progress, limit=request.limit)
     if on_corpus is not None:
         on_corpus(corpus)
@@ -170,6 +161,21 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
                  card=card, initial=base.weights if base is not None else None)
 
 
+def _new_config(family: Any, request: TrainRequest) -> Any:
+    """The config of a new model: the request's size and grid (the JSB benchmark's frames for an RNN on it)."""
+    overrides: dict[str, Any] = {}
+    if request.corpus == "jsb" and family.name == "rnn":
+        from .benchmark import JSB_RNN
+
+        overrides.update(JSB_RNN)  # quarter-note frames, 88 keys, the benchmark's masks
+    if request.steps_per_beat:
+        overrides["steps_per_beat"] = request.steps_per_beat
+    try:
+        return family.make_config(request.size, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise TrainingRequestError(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class BaseModel:
     """The trained model a fine-tuning run starts from."""
@@ -193,15 +199,18 @@ def _fine_tuning(family: Any, request: TrainRequest) -> tuple[Any, BaseModel]:
     try:
         folder = resolve_model(request.init_from)
         family_name, config_dict, weights, card = load_model_files(folder)
-        config = family.config_from_dict(config_dict) if family_name == family.name else None
-    except (MusicgenError, TypeError, ValueError) as exc:
+    except MusicgenError as exc:
         raise TrainingRequestError(f"The model to fine-tune cannot be loaded: {exc}") from exc
     if folder.resolve() == request.out_dir.resolve():
         raise TrainingRequestError(f"Give the fine-tuned model a name of its own: {folder.name} is the model it "
                                    "starts from, and stays as it is.")
-    if config is None:
+    if family_name != family.name:
         raise TrainingRequestError(f"{folder.name} is {_kind(family_name)}: fine-tune it as one "
                                    f"(--model {family_name}), not as {_kind(family.name)}.")
+    try:
+        config = family.config_from_dict(config_dict)
+    except (TypeError, ValueError) as exc:
+        raise TrainingRequestError(f"The model to fine-tune cannot be loaded: {exc}") from exc
     return config, BaseModel(folder.name, weights, str(card.get("size", "")))
 
 

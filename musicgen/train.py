@@ -199,12 +199,16 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
                                           "step": done, "best": best, "bad": bad, "history": json.dumps(history),
                                           "before": card_base.get("validation_loss_before")})
 
+    def save_best(step: int) -> None:
+        """The judged weights, validated best so far at ``step``, as the model."""
+        if rank == 0:
+            save_model(out, family.name, family.config_to_dict(model_config), judged.state_dict(),
+                       _card(card_base, family, model_config, cfg, step, best, judged, dev, t0))
+
     if initial is not None and start == 0:
         best = evaluate(family, judged, valid_loader, dev)
         card_base["validation_loss_before"] = round(best, 4)
-        if rank == 0:
-            save_model(out, family.name, family.config_to_dict(model_config), judged.state_dict(),
-                       _card(card_base, family, model_config, cfg, 0, best, judged, dev, t0))
+        save_best(0)
     model.train()
     for step in range(start, cfg.steps):
         if should_stop is not None and should_stop():
@@ -241,9 +245,7 @@ def train(family: ModelFamily, model_config: Any, train_scores: list[Score], val
                             "elapsed_s": time.time() - t0})
             if best is None or val < best:
                 best, bad = val, 0
-                if rank == 0:
-                    save_model(out, family.name, family.config_to_dict(model_config), judged.state_dict(),
-                               _card(card_base, family, model_config, cfg, done, best, judged, dev, t0))
+                save_best(done)
             else:
                 bad += 1
             if rank == 0:
