@@ -16,6 +16,9 @@ latents are ``noise`` times a Gaussian (0: the model's most typical music). Outp
 become notes by thresholding (runs of a pitch are held notes, cut where the onset
 channel marks a re-strike), after the key lock and the polyphony limit.
 
+With ``parts``, the generator writes that many voices' lines instead of a merged roll
+(one pitch or a rest per voice and step), decoded voice by voice: see ``gan_lines.py``.
+
 Harmonize and lock (writing around fixed notes) invert each bar with the fixed
 notes' roll rows held: see ``gan_constraints.py``. See ``gan_nets.py`` for the
 networks and ``gan_rolls.py`` for rolls and segments.
@@ -34,9 +37,10 @@ from ..constraints import Plan
 from ..sampling import SampleParams
 from ..score import Note, Score
 from .base import ModelFamily
+from .gan_lines import line_loss, straight_through_lines
 from .gan_nets import GanModel, steps_mask
 from .gan_rolls import cut_segments, score_to_rolls, segment_steps
-from .gan_sample import bar_statistics, binarize, sample_variations
+from .gan_sample import bar_statistics, draw, sample_variations
 
 VALIDATION_NOISE = 0.5  # the app's default noise: validation scores variations as the app makes them
 
@@ -61,6 +65,7 @@ class GanConfig:
     threshold: float = 0.5  # a pitch sounds where the generator's output exceeds this (per-call override)
     voices: int = 0  # most notes sounding at once in what it writes (0: any): 1 for melodies
     transpose: int = 3  # training augmentation: random transpositions within +-this many semitones
+    parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
 
 
 class BarPairs(Dataset):
@@ -118,7 +123,7 @@ class GanFamily(ModelFamily):
     def build(self, config: GanConfig) -> nn.Module:
         if config.bar_steps % 4 or config.bar_steps < 4:
             raise ValueError("bar_steps must be a multiple of 4.")
-        model = GanModel(config.latent, config.n_pitches, config.bar_steps, config.width)
+        model = GanModel(config.latent, config.n_pitches, config.bar_steps, config.width, config.parts)
         model.config = config
         return model
 
@@ -173,9 +178,20 @@ class GanFamily(ModelFamily):
         mean, log_var = E(bar, prev, length).chunk(2, dim=1)  # (B, Z) each
         log_var = log_var.clamp(-10.0, 10.0)
         z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-        rebuilt = G.probabilities(z, prev, length)  # (B, 2, S, P)
-        made = G.probabilities(torch.randn_like(mean), prev, length)
-        fakes = torch.cat([_as_critic_sees(rebuilt, config.critic_sees), _as_critic_sees(made, config.critic_sees)])
+        mask = steps_mask(length, config.bar_steps)  # (B, 1, S, 1)
+        if config.parts:
+            lines = G.lines(z, prev, length)
+            rec = line_loss(*lines, bar, mask[:, 0, :, 0])
+            rebuilt = straight_through_lines(*lines) * mask
+            made = straight_through_lines(*G.lines(torch.randn_like(mean), prev, length)) * mask
+            fakes = torch.cat([rebuilt, made])
+        else:
+            rebuilt = G.probabilities(z, prev, length)  # (B, 2, S, P)
+            made = G.probabilities(torch.randn_like(mean), prev, length)
+            fakes = torch.cat([_as_critic_sees(rebuilt, config.critic_sees),
+                               _as_critic_sees(made, config.critic_sees)])
+            rec = nn.functional.binary_cross_entropy(rebuilt.clamp(1e-6, 1 - 1e-6), bar, weight=mask.expand_as(bar),
+                                                     reduction="sum") / len(bar)
         prev2, length2 = torch.cat([prev, prev]), torch.cat([length, length])
 
         real_score, real_features = D(bar, prev, length)
@@ -183,9 +199,6 @@ class GanFamily(ModelFamily):
         d_loss = (_bce(real_score, config.real_label) + _bce(fake_score, 0.0)) / 2
         _step([optimizers["critic"]], d_loss, [D], grad_clip)
 
-        mask = steps_mask(length, config.bar_steps).expand_as(bar)
-        rec = nn.functional.binary_cross_entropy(rebuilt.clamp(1e-6, 1 - 1e-6), bar, weight=mask,
-                                                 reduction="sum") / len(bar)
         kl = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum() / len(bar)
         fake_score, fake_features = D(fakes, prev2, length2)
         matching = (fake_features.mean(0) - real_features.detach().mean(0)).pow(2).mean()
@@ -199,7 +212,6 @@ class GanFamily(ModelFamily):
         return figures["critic"], figures
 
     @torch.no_grad()
-    @torch.no_grad()
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...],
              device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
         """The validation figure: how far the statistics of variations of real bars (their
@@ -210,8 +222,7 @@ class GanFamily(ModelFamily):
         noise = torch.Generator(device=device.type).manual_seed(0)
         centre = model.encoder(bar, prev, length)[:, : config.latent]
         z = centre + VALIDATION_NOISE * torch.randn(centre.shape, generator=noise, device=device)
-        made = binarize(model.generator.probabilities(z, prev, length), config.threshold,
-                        max_polyphony=config.voices or None)
+        made = draw(model, config, z, prev, length, config.threshold, voices=config.voices or None)
         real, made = bar_statistics(bar.bool(), length), bar_statistics(made, length)
         floors = {"empty": 0.05}
         gap = float(np.mean([abs(made[k] - real[k]) / max(real[k], floors.get(k, 1e-3)) for k in real]))

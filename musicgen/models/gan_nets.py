@@ -8,7 +8,8 @@ steps of the canvas the bar uses; the generator's output is silent beyond it.
 - :class:`Conditioner` turns the previous bar into feature maps at three time
   resolutions (``S``, ``S/2``, ``S/4``) that the generator reads at each scale, so a
   new bar follows on from the one before (key, register, held notes).
-- :class:`Generator`: latent ``z`` ``(B, Z)`` + previous bar + length -> bar probabilities.
+- :class:`Generator`: latent ``z`` ``(B, Z)`` + previous bar + length -> bar probabilities
+  (of a merged roll, or of ``parts`` voices' lines: ``gan_lines``).
 - :class:`Critic`: a bar, its previous bar, the bar's pitch-class profile over time,
   and the length -> a realness logit and features (for feature matching).
 - :class:`Encoder`: a bar + its previous bar + length -> the Gaussian of latents from
@@ -21,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .gan_lines import line_probabilities
 
 
 def _groups(channels: int) -> int:
@@ -64,39 +67,56 @@ class Conditioner(nn.Module):
 
 
 class Generator(nn.Module):
-    """``z`` ``(B, Z)``, previous bar ``(B, 2, S, P)``, length ``(B,)`` -> logits ``(B, 2, S, P)``.
+    """``z`` ``(B, Z)``, previous bar ``(B, 2, S, P)``, length ``(B,)`` -> a bar.
 
-    Use :meth:`probabilities` for the bar itself: sounding probabilities, and onset
-    probabilities that never exceed them (a note starts only where it sounds).
+    Without ``parts``, logits ``(B, 2, S, P)`` of a merged roll (:meth:`forward`); with
+    ``parts`` ``V``, lines (:meth:`lines`, see ``gan_lines``). Use :meth:`probabilities`
+    for the merged bar either way: sounding probabilities, and onset probabilities
+    that never exceed them (a note starts only where it sounds).
     """
 
-    def __init__(self, latent: int, n_pitches: int, steps: int, width: int) -> None:
+    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0) -> None:
         super().__init__()
-        self.steps, self.n_pitches, self.width = steps, n_pitches, width
+        self.steps, self.n_pitches, self.width, self.parts = steps, n_pitches, width, parts
         self.condition = Conditioner(n_pitches, width)
         self.length = nn.Embedding(steps + 1, latent)
         self.inp = nn.Linear(2 * latent, width * (steps // 4))
         self.up1 = nn.ConvTranspose1d(2 * width, width, 4, stride=2, padding=1)
         self.up2 = nn.ConvTranspose1d(2 * width, width, 4, stride=2, padding=1)
-        self.out = nn.Conv1d(2 * width, 2 * n_pitches, 1)
+        self.out = nn.Conv1d(2 * width, parts * (n_pitches + 2) if parts else 2 * n_pitches, 1)
         self.n0, self.n1, self.n2 = (nn.GroupNorm(_groups(width), width) for _ in range(3))
         self.act = nn.ReLU()
 
-    def forward(self, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    def _raw(self, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """The output layer ``(B, C, S)``."""
         c0, c1, c2 = self.condition(prev)
         h = self.inp(torch.cat([z, self.length(length)], dim=1)).view(len(z), self.width, self.steps // 4)
         h = self.act(self.n0(h))  # (B, W, S/4)
         h = self.act(self.n1(self.up1(torch.cat([h, c2], dim=1))))  # (B, W, S/2)
         h = self.act(self.n2(self.up2(torch.cat([h, c1], dim=1))))  # (B, W, S)
-        logits = self.out(torch.cat([h, c0], dim=1))  # (B, 2P, S)
-        return logits.view(len(z), 2, self.n_pitches, self.steps).transpose(2, 3)  # (B, 2, S, P)
+        return self.out(torch.cat([h, c0], dim=1))
+
+    def forward(self, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Merged-roll logits ``(B, 2, S, P)`` (a generator without parts)."""
+        logits = self._raw(z, prev, length)  # (B, 2P, S)
+        return logits.view(len(z), 2, self.n_pitches, self.steps).transpose(2, 3)
+
+    def lines(self, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """With parts: pitch logits ``(B, V, S, P + 1)`` (class 0 the rest), onset logits ``(B, V, S)``."""
+        raw = self._raw(z, prev, length)  # (B, V(P+2), S)
+        V, C = self.parts, self.n_pitches + 1
+        pitch = raw[:, : V * C].view(len(z), V, C, self.steps).transpose(2, 3)
+        return pitch, raw[:, V * C:]
 
     def probabilities(self, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """The bar as probabilities ``(B, 2, S, P)``, zero beyond ``length``."""
+        """The merged bar as probabilities ``(B, 2, S, P)``, zero beyond ``length``."""
+        mask = steps_mask(length, self.steps)
+        if self.parts:
+            return line_probabilities(*self.lines(z, prev, length)) * mask
         logits = self(z, prev, length)
         sounding = torch.sigmoid(logits[:, :1])
         onset = torch.sigmoid(logits[:, 1:]) * sounding
-        return torch.cat([sounding, onset], dim=1) * steps_mask(length, self.steps)
+        return torch.cat([sounding, onset], dim=1) * mask
 
 
 class _BarReader(nn.Module):
@@ -150,8 +170,8 @@ class Encoder(nn.Module):
 class GanModel(nn.Module):
     """The three networks, saved and loaded as one."""
 
-    def __init__(self, latent: int, n_pitches: int, steps: int, width: int) -> None:
+    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0) -> None:
         super().__init__()
-        self.generator = Generator(latent, n_pitches, steps, width)
+        self.generator = Generator(latent, n_pitches, steps, width, parts)
         self.critic = Critic(n_pitches, steps, width)
         self.encoder = Encoder(latent, n_pitches, steps, width)

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..sampling import SampleParams, locked_scale
 from ..score import Note, Score, ScoreError, Track
+from .gan_lines import decode_lines
 from .gan_nets import steps_mask
 from .gan_rolls import join_segments, octave_shift_into, rolls_to_notes
 
@@ -34,6 +35,20 @@ def binarize(probs: torch.Tensor, threshold: float, allowed: torch.Tensor | None
         keep &= top
     onset = (probs[:, 1] > threshold) & keep
     return torch.stack([keep, onset], dim=1)
+
+
+def draw(model: nn.Module, config: GanConfig, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor,
+         threshold: float, allowed: torch.Tensor | None = None, voices: int | None = None) -> torch.Tensor:
+    """The bars ``(B, 2, S, P)`` (bool) the generator writes from latents ``z`` ``(B, Z)`` after ``prev``.
+
+    A merged roll is thresholded cell by cell (:func:`binarize`), lines voice by voice
+    (a voice sings where its probability of singing exceeds the threshold, its
+    likeliest pitch: ``gan_lines.decode_lines``).
+    """
+    if config.parts:
+        pitch, onset = model.generator.lines(z, prev, length)
+        return decode_lines(pitch, onset, length, prev, allowed, voices, threshold)
+    return binarize(model.generator.probabilities(z, prev, length), threshold, allowed, voices)
 
 
 def bar_statistics(bars: torch.Tensor, length: torch.Tensor) -> dict[str, float]:
@@ -95,8 +110,7 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
             prev = torch.zeros(batch, 2, S, P, device=device)
         z = centre[None] + params.noise * eps
         for j in range(n_new):
-            probs = model.generator.probabilities(z[:, j], prev, lengths)
-            prev = binarize(probs, threshold, allowed, voices).float()
+            prev = draw(model, config, z[:, j], prev, lengths, threshold, allowed, voices).float()
             bars.append(prev)
     made = torch.stack(bars, dim=1).cpu().numpy().astype(bool)  # (B, n_new, 2, S, P)
     steps = params.bars * prepared.steps_per_bar

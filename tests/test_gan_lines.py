@@ -1,0 +1,136 @@
+"""A GAN that writes voices' lines: reading voices off a roll, decoding them, and the model writing them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from enginefixtures import train_debug_gan
+from test_harmonize import TUNE, check_harmonization
+from test_lock import check_locked
+
+from musicgen.generate import Lock, generate, harmonize, load_model
+from musicgen.midi import load_midi
+from musicgen.models.gan_lines import REST, decode_lines, line_targets
+from musicgen.models.gan_rolls import score_to_rolls
+from musicgen.sampling import SampleParams
+from musicgen.score import Score
+
+ROOT = Path(__file__).resolve().parent.parent
+CHORALE = load_midi(ROOT / "assets" / "examples" / "bach-chorale-bwv66.6-opening.mid")
+LOWEST, P = 48, 36
+
+
+def bar_of(notes: list[tuple[int, int, int]], steps: int = 8) -> torch.Tensor:
+    """A ``(1, 2, steps, P)`` bar from ``(pitch, start, end)`` notes."""
+    score = Score.from_tuples([(p, 80, s, e) for p, s, e in notes], length=steps)
+    return torch.from_numpy(score_to_rolls(score, LOWEST, P)).float()[None]
+
+
+def as_logits(classes: torch.Tensor, onsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lines that are certain of ``classes`` ``(B, V, S)`` and ``onsets``."""
+    return 20.0 * nn_one_hot(classes), 20.0 * (2 * onsets - 1)
+
+
+def nn_one_hot(classes: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(classes, P + 1).float()
+
+
+# A C major chord (C4 E4 G4 over C3) for 4 steps, then the alto rests while the others move to
+# F major (F4 A4 over F3) for 2 steps, then the soprano strikes A4 again and holds it for 2.
+CHORD_BAR = [(67, 0, 4), (64, 0, 4), (60, 0, 4), (48, 0, 4), (69, 4, 6), (65, 4, 6), (53, 4, 8), (69, 6, 8),
+             (65, 6, 8)]
+
+
+def test_voices_are_read_from_the_top_down_and_the_lowest_note_is_always_the_bass() -> None:
+    classes, onsets = line_targets(bar_of(CHORD_BAR), 4)
+    pitches = torch.where(classes == REST, -1, classes - 1 + LOWEST)[0]  # (V, S)
+    assert pitches[:, 0].tolist() == [67, 64, 60, 48]
+    assert pitches[:, 4].tolist() == [69, 65, -1, 53]  # three notes: the third voice rests, the bass stays the bass
+    assert onsets[0, :, 0].tolist() == [1, 1, 1, 1] and onsets[0, :, 1].tolist() == [0, 0, 0, 0]
+    assert onsets[0, 0, 6] == 1 and onsets[0, 3, 6] == 0  # the soprano strikes again, the bass holds
+
+
+def test_one_part_is_the_top_line() -> None:
+    classes, _ = line_targets(bar_of(CHORD_BAR), 1)
+    assert (classes[0, 0] - 1 + LOWEST).tolist() == [67] * 4 + [69] * 4
+
+
+def test_certain_lines_decode_to_the_bar_they_were_read_from() -> None:
+    bar = bar_of(CHORD_BAR)
+    made = decode_lines(*as_logits(*line_targets(bar, 4)), torch.tensor([8]))
+    assert torch.equal(made.float(), bar)
+
+
+def test_a_note_held_over_the_bar_line_is_not_struck_again() -> None:
+    before, after = bar_of([(60, 0, 8)]), bar_of([(60, 0, 4)])
+    after[:, 1] = 0  # the C goes on from the bar before: no onset
+    lines = as_logits(*line_targets(after, 1))
+    assert not decode_lines(*lines, torch.tensor([8]), prev=before)[0, 1].any()
+    assert decode_lines(*lines, torch.tensor([8]))[0, 1, 0, 60 - LOWEST]  # after silence it starts there
+
+
+def test_the_key_lock_the_voice_limit_and_the_threshold() -> None:
+    bar = bar_of(CHORD_BAR)
+    pitch, onset = as_logits(*line_targets(bar, 4))
+    pitch = pitch + 0.1 * torch.randn(pitch.shape, generator=torch.Generator().manual_seed(0))
+    length = torch.tensor([8])
+    no_e = (torch.arange(P) + LOWEST) % 12 != 4
+    made = decode_lines(pitch, onset, length, allowed=no_e)
+    assert made[0, 0, :4, 64 - LOWEST].sum() == 0 and made[0, 0, :4].sum() == 4 * 4  # the alto sings another pitch
+    two = decode_lines(pitch, onset, length, max_voices=2)[0, 0]
+    assert two.sum(dim=1).max() == 2 and two[:, 48 - LOWEST].any() and two[:4, 67 - LOWEST].all()  # top and bass
+    assert decode_lines(pitch, onset, length)[0, 0, 4:].sum(dim=1).tolist() == [3, 3, 3, 3]
+    pitch[0, 2, 4:, 57 - LOWEST + 1] = 1.0  # the resting voice's likeliest pitch is A3 ...
+    pitch[0, 2, 4:, REST] = pitch[0, 2, 4:, 1:].logsumexp(dim=-1)  # ... and it sings as likely as it rests
+    dense = decode_lines(pitch, onset, length, threshold=0.4)[0, 0]
+    assert dense[4:].sum(dim=1).tolist() == [4, 4, 4, 4] and dense[4:, 57 - LOWEST].all()
+    assert decode_lines(pitch, onset, length, threshold=0.6)[0, 0, 4:].sum(dim=1).tolist() == [3, 3, 3, 3]
+
+
+def test_nothing_sounds_past_the_bars_length() -> None:
+    lines = as_logits(*line_targets(bar_of(CHORD_BAR), 4))
+    assert not decode_lines(*lines, torch.tensor([6]))[0, :, 6:].any()
+
+
+# ----------------------------------------------------------------- a model that writes lines
+@pytest.fixture(scope="module")
+def lines_gan(tmp_path_factory: pytest.TempPathFactory):
+    """A debug GAN writing 3 voices, trained for a few seconds on the tiny corpus."""
+    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-lines", parts=3, voices=3)
+
+
+def test_it_writes_at_most_its_voices_and_the_same_music_after_loading(lines_gan, tmp_path: Path) -> None:
+    from musicgen.checkpoint import save_model
+
+    params = SampleParams(bars=2, n_variations=3, noise=1.0, random_seed=2)
+    takes = generate(lines_gan, CHORALE, params)
+    for take in takes:
+        roll = take.piano_roll(tracks=[len(CHORALE.tracks)])
+        assert roll.any() and roll.sum(axis=1).max() <= 3
+        assert take.notes[: len(CHORALE.notes)] == CHORALE.notes
+    family = lines_gan.family
+    save_model(tmp_path / "copy", family.name, family.config_to_dict(lines_gan.config),
+               lines_gan.network.state_dict(), {})
+    again = load_model(tmp_path / "copy", device="cpu")
+    assert again.config.parts == 3 and generate(again, CHORALE, params) == takes
+
+
+def test_a_lower_threshold_makes_rests_rarer(lines_gan) -> None:
+    def sounding(threshold: float) -> int:
+        takes = generate(lines_gan, CHORALE, SampleParams(bars=2, n_variations=4, noise=1.0, threshold=threshold))
+        return sum(int(t.piano_roll(tracks=[len(CHORALE.tracks)]).sum()) for t in takes)
+
+    assert sounding(0.1) > sounding(0.9)
+
+
+def test_it_harmonizes_and_locks(lines_gan) -> None:
+    for take in harmonize(lines_gan, TUNE, SampleParams(n_variations=2, random_seed=4)):
+        check_harmonization(take, TUNE)
+    seed = replace(CHORALE.crop_bars(0, 3), tracks=CHORALE.tracks)
+    take = generate(lines_gan, seed, SampleParams(bars=1, n_variations=1, random_seed=3))[0]
+    lock = Lock(bars=(1, 3))
+    for result in generate(lines_gan, take, SampleParams(n_variations=2, noise=1.0), lock=lock):
+        check_locked(result, take, lock)
