@@ -64,6 +64,17 @@ def test_certain_lines_decode_to_the_bar_they_were_read_from() -> None:
     assert torch.equal(made.float(), bar)
 
 
+def test_a_voice_holds_its_pitch_until_it_marks_an_onset() -> None:
+    classes, onsets = line_targets(bar_of([(60, 0, 8)]), 1)
+    pitch, onset = as_logits(classes, onsets)
+    pitch[0, 0, 3, 62 - LOWEST + 1] = 25.0  # at step 3 D4 is likelier than C4, but no onset is marked
+    made = decode_lines(pitch, onset, torch.tensor([8]))[0]
+    assert made[0, :, 60 - LOWEST].all() and made[1].sum() == 1  # one C4, held through
+    onset[0, 0, 3] = 20.0
+    made = decode_lines(pitch, onset, torch.tensor([8]))[0]
+    assert made[0, 3:, 62 - LOWEST].all() and made[1].sum() == 2  # C4, then D4 held to the end
+
+
 def test_a_note_held_over_the_bar_line_is_not_struck_again() -> None:
     before, after = bar_of([(60, 0, 8)]), bar_of([(60, 0, 4)])
     after[:, 1] = 0  # the C goes on from the bar before: no onset
@@ -85,6 +96,7 @@ def test_the_key_lock_the_voice_limit_and_the_threshold() -> None:
     assert decode_lines(pitch, onset, length)[0, 0, 4:].sum(dim=1).tolist() == [3, 3, 3, 3]
     pitch[0, 2, 4:, 57 - LOWEST + 1] = 1.0  # the resting voice's likeliest pitch is A3 ...
     pitch[0, 2, 4:, REST] = pitch[0, 2, 4:, 1:].logsumexp(dim=-1)  # ... and it sings as likely as it rests
+    onset[0, 2, 4] = 20.0  # a new note there (without it, the voice would hold its C4 on)
     dense = decode_lines(pitch, onset, length, threshold=0.4)[0, 0]
     assert dense[4:].sum(dim=1).tolist() == [4, 4, 4, 4] and dense[4:, 57 - LOWEST].all()
     assert decode_lines(pitch, onset, length, threshold=0.6)[0, 0, 4:].sum(dim=1).tolist() == [3, 3, 3, 3]

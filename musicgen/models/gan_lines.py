@@ -89,13 +89,16 @@ def straight_through_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tenso
 def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length: torch.Tensor,
                  prev: torch.Tensor | None = None, allowed: torch.Tensor | None = None,
                  max_voices: int | None = None, threshold: float = 0.5) -> torch.Tensor:
-    """Lines -> a bool merged bar ``(B, 2, S, P)``: a voice sings where its probability of
-    singing (not resting) exceeds ``threshold``, its likeliest pitch.
+    """Lines -> a bool merged bar ``(B, 2, S, P)``, voice by voice, as notes.
 
-    ``prev`` ``(B, 2, S, P)`` is the bar before (what sounds at its last step, of
-    ``length``, goes on into this one); ``allowed`` ``(P,)`` leaves pitch rows out
-    (the key lock); ``max_voices`` keeps the top voices and the bass. A note starts where a pitch
-    begins to sound, or where a voice singing it marks an onset.
+    A voice sings where its probability of singing (not resting) exceeds
+    ``threshold``. It starts a note where it marks an onset or was silent at the step
+    before, on its likeliest pitch there, and holds that pitch until it next starts
+    one or rests: so a wavering pitch choice within a note does not split it.
+
+    ``prev`` ``(B, 2, S, P)`` is the bar before (its voices at its last step, of
+    ``length``, go on into this one); ``allowed`` ``(P,)`` leaves pitch rows out
+    (the key lock); ``max_voices`` keeps the top voices and the bass.
     """
     B, V, S, C = pitch_logits.shape
     sings = 1 - pitch_logits.softmax(dim=-1)[..., REST]  # (B, V, S)
@@ -105,6 +108,15 @@ def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length:
         kept = [*range(max_voices - 1), V - 1] if max_voices > 1 else [0]
         classes[:, [k for k in range(V) if k not in kept]] = REST
     classes = classes.masked_fill(torch.arange(S, device=classes.device)[None, None] >= length[:, None, None], REST)
+    last = torch.full_like(classes[..., 0], REST)  # (B, V): each voice's class at the step before
+    if prev is not None:
+        last = line_targets(prev, V)[0][torch.arange(B), :, (length - 1).clamp(min=0)]
+        if allowed is not None:
+            last = torch.where(nn.functional.pad(allowed, (1, 0))[last], last, REST)
+    for t in range(S):
+        holds = (classes[..., t] != REST) & (last != REST) & (onset_logits[..., t] <= 0)
+        classes[..., t] = torch.where(holds, last, classes[..., t])
+        last = classes[..., t]
     sings = nn.functional.one_hot(classes, C)[..., 1:].bool()  # (B, V, S, P)
     sounding = sings.any(dim=1)  # (B, S, P)
     before = torch.zeros_like(sounding)
