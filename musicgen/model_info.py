@@ -12,6 +12,13 @@ from .models.registry import ModelEntry
 BENCHMARK_FILE = "benchmark.json"  # written by `python -m musicgen evaluate --benchmark jsb --model`
 
 
+def draws_pitches(entry: ModelEntry) -> bool:
+    """Whether the model draws its notes' pitches (so temperature and top-p apply): an RNN,
+    or a GAN that writes voices' lines (``GanConfig.parts``)."""
+    card = entry.card
+    return card.get("family", "rnn") != "gan" or bool(card.get("config", {}).get("parts"))
+
+
 def summary_row(entry: ModelEntry) -> dict[str, Any]:
     """One row of the models table."""
     card = entry.card

@@ -17,6 +17,7 @@ from musicgen.errors import MusicgenError
 from musicgen.harmonize import can_harmonize
 from musicgen.lock import Lock, locked_notes
 from musicgen.midi import score_to_bytes
+from musicgen.model_info import draws_pitches as model_draws_pitches
 from musicgen.models.registry import list_models
 from musicgen.originality import (
     CopyCheck,
@@ -211,6 +212,7 @@ in_family = [m for m in models if m.card.get("family", "rnn") == family]
 labels = {m.name: f"{m.name} — {m.card.get('description', '')}" for m in in_family}
 model_name = pick_model.selectbox("Model (style)", list(labels), format_func=labels.get, key="model")
 is_gan = family == "gan"
+draws_pitches = model_draws_pitches(next(m for m in in_family if m.name == model_name))
 copy_index_future(model_name)  # read the model's training music for the copy guard while the musician sets up
 
 with st.form("settings"):
@@ -219,10 +221,11 @@ with st.form("settings"):
     variations = left.slider("Variations", 1, MAX_VARIATIONS, 4, key="variations")
     random_seed = left.number_input("Random seed", 0, 2**31 - 1, 0, key="random_seed",
                                     help="The same seed and settings give the same takes.")
-    temperature = middle.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, disabled=is_gan, key="temperature",
-                                help="RNN only. 0 always picks the likeliest note; higher is more adventurous.")
-    top_p = middle.slider("Top-p", 0.05, 1.0, DEFAULTS.top_p, 0.05, disabled=is_gan, key="top_p",
-                          help="RNN only. Leave out the unlikeliest notes.")
+    temperature = middle.slider("Temperature", 0.0, 2.0, DEFAULTS.temperature, 0.05, disabled=not draws_pitches,
+                                key="temperature", help="RNN, and GANs that write voices (gan-bach, gan-folk): 0 "
+                                "always picks the likeliest note; higher is more adventurous.")
+    top_p = middle.slider("Top-p", 0.05, 1.0, DEFAULTS.top_p, 0.05, disabled=not draws_pitches, key="top_p",
+                          help="RNN, and GANs that write voices. Leave out the unlikeliest notes.")
     noise = middle.slider("Noise", 0.0, 2.0, 0.5, 0.05, disabled=not is_gan, key="noise",
                           help="GAN only. 0 stays nearest your seed; higher strays further.")
     key = right.selectbox("Key lock", KEYS, key="key_lock", help="Keep new notes in one key's scale.")

@@ -146,3 +146,21 @@ def test_it_harmonizes_and_locks(lines_gan) -> None:
     lock = Lock(bars=(1, 3))
     for result in generate(lines_gan, take, SampleParams(n_variations=2, noise=1.0), lock=lock):
         check_locked(result, take, lock)
+
+
+def test_at_a_temperature_each_new_note_draws_its_pitch_and_holds_it() -> None:
+    classes, onsets = line_targets(bar_of([(60, 0, 8)]), 1)
+    pitch, onset = as_logits(classes, onsets)
+    pitch[0, 0, :, 62 - LOWEST + 1] = 20.0  # D4 as likely as C4 all through the bar
+    pitch, onset = pitch.expand(64, -1, -1, -1), onset.expand(64, -1, -1)
+    length = torch.full((64,), 8)
+
+    def drawn(seed: int) -> torch.Tensor:
+        return decode_lines(pitch, onset, length, temperature=1.0, generator=torch.Generator().manual_seed(seed))
+
+    made = drawn(0)
+    assert torch.equal(made, drawn(0)) and not torch.equal(made, drawn(1))
+    assert (made[:, 1].sum(dim=(1, 2)) == 1).all()  # one note a take, held through the bar
+    firsts = made[:, 0, 0].float().argmax(dim=-1) + LOWEST
+    assert set(firsts.tolist()) == {60, 62} and (made[:, 0].sum(dim=(1, 2)) == 8).all()
+    assert (decode_lines(pitch, onset, length, temperature=0.0)[:, 0, :, 60 - LOWEST]).all()  # 0: the likeliest

@@ -66,6 +66,7 @@ class GanConfig:
     voices: int = 0  # most notes sounding at once in what it writes (0: any): 1 for melodies
     transpose: int = 3  # training augmentation: random transpositions within +-this many semitones
     parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
+    temperature: float = 1.0  # lines: the model's own temperature for pitches (the call's temperature multiplies it)
 
 
 class BarPairs(Dataset):
@@ -222,7 +223,8 @@ class GanFamily(ModelFamily):
         noise = torch.Generator(device=device.type).manual_seed(0)
         centre = model.encoder(bar, prev, length)[:, : config.latent]
         z = centre + VALIDATION_NOISE * torch.randn(centre.shape, generator=noise, device=device)
-        made = draw(model, config, z, prev, length, config.threshold, voices=config.voices or None)
+        made = draw(model, config, z, prev, length, config.threshold, voices=config.voices or None,
+                    generator=torch.Generator(device=device.type).manual_seed(0))
         real, made = bar_statistics(bar.bool(), length), bar_statistics(made, length)
         floors = {"empty": 0.05}
         gap = float(np.mean([abs(made[k] - real[k]) / max(real[k], floors.get(k, 1e-3)) for k in real]))

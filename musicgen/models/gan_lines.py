@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..sampling import sample_logits
+
 REST = 0  # the class of a silent voice step; pitch row p is class p + 1
 
 
@@ -88,13 +90,16 @@ def straight_through_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tenso
 
 def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length: torch.Tensor,
                  prev: torch.Tensor | None = None, allowed: torch.Tensor | None = None,
-                 max_voices: int | None = None, threshold: float = 0.5) -> torch.Tensor:
+                 max_voices: int | None = None, threshold: float = 0.5, temperature: float = 0.0,
+                 top_p: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Lines -> a bool merged bar ``(B, 2, S, P)``, voice by voice, as notes.
 
     A voice sings where its probability of singing (not resting) exceeds
     ``threshold``. It starts a note where it marks an onset or was silent at the step
-    before, on its likeliest pitch there, and holds that pitch until it next starts
-    one or rests: so a wavering pitch choice within a note does not split it.
+    before, on a pitch drawn from its pitch distribution there (at ``temperature``
+    and ``top_p``, from ``generator``; temperature 0: the likeliest), and holds that
+    pitch until it next starts one or rests: so a wavering pitch choice within a
+    note does not split it.
 
     ``prev`` ``(B, 2, S, P)`` is the bar before (its voices at its last step, of
     ``length``, go on into this one); ``allowed`` ``(P,)`` leaves pitch rows out
@@ -103,7 +108,8 @@ def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length:
     B, V, S, C = pitch_logits.shape
     sings = 1 - pitch_logits.softmax(dim=-1)[..., REST]  # (B, V, S)
     pitches = pitch_logits[..., 1:] if allowed is None else pitch_logits[..., 1:].masked_fill(~allowed, float("-inf"))
-    classes = torch.where(sings > threshold, pitches.argmax(dim=-1) + 1, REST)  # (B, V, S)
+    chosen = sample_logits(pitches.reshape(-1, C - 1), temperature, top_p, generator).view(B, V, S)
+    classes = torch.where(sings > threshold, chosen + 1, REST)  # (B, V, S)
     if max_voices is not None and max_voices < V:
         kept = [*range(max_voices - 1), V - 1] if max_voices > 1 else [0]
         classes[:, [k for k in range(V) if k not in kept]] = REST

@@ -38,16 +38,20 @@ def binarize(probs: torch.Tensor, threshold: float, allowed: torch.Tensor | None
 
 
 def draw(model: nn.Module, config: GanConfig, z: torch.Tensor, prev: torch.Tensor, length: torch.Tensor,
-         threshold: float, allowed: torch.Tensor | None = None, voices: int | None = None) -> torch.Tensor:
+         threshold: float, allowed: torch.Tensor | None = None, voices: int | None = None,
+         params: SampleParams | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """The bars ``(B, 2, S, P)`` (bool) the generator writes from latents ``z`` ``(B, Z)`` after ``prev``.
 
     A merged roll is thresholded cell by cell (:func:`binarize`), lines voice by voice
-    (a voice sings where its probability of singing exceeds the threshold, its
-    likeliest pitch: ``gan_lines.decode_lines``).
+    (``gan_lines.decode_lines``): a voice sings where its probability of singing
+    exceeds the threshold, each new note's pitch drawn at ``params``' temperature
+    times the model's own (``config.temperature``) and top-p, from ``generator``.
     """
     if config.parts:
         pitch, onset = model.generator.lines(z, prev, length)
-        return decode_lines(pitch, onset, length, prev, allowed, voices, threshold)
+        params = params or SampleParams()
+        return decode_lines(pitch, onset, length, prev, allowed, voices, threshold,
+                            params.temperature * config.temperature, params.top_p, generator)
     return binarize(model.generator.probabilities(z, prev, length), threshold, allowed, voices)
 
 
@@ -110,7 +114,7 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
             prev = torch.zeros(batch, 2, S, P, device=device)
         z = centre[None] + params.noise * eps
         for j in range(n_new):
-            prev = draw(model, config, z[:, j], prev, lengths, threshold, allowed, voices).float()
+            prev = draw(model, config, z[:, j], prev, lengths, threshold, allowed, voices, params, generator).float()
             bars.append(prev)
     made = torch.stack(bars, dim=1).cpu().numpy().astype(bool)  # (B, n_new, 2, S, P)
     steps = params.bars * prepared.steps_per_bar
