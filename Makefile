@@ -38,9 +38,9 @@ models: setup
 	$(PY) -m musicgen train --model rnn --corpus folk --limit 1098 --size folk --steps 3000 --eval-every 250 \
 	  --name rnn-folk --out assets/models/rnn-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"
-	$(PY) -m musicgen train --model gan --corpus bach --size bach --steps 6000 --eval-every 500 --lr 5e-4 \
+	$(PY) -m musicgen train --model gan --corpus bach --size bach --steps 8000 --eval-every 500 --lr 5e-4 \
 	  --name gan-bach --out assets/models/gan-bach --fresh \
-	  --description "Bach chorales (music21's corpus, four voices merged, eighth-note grid)"
+	  --description "Bach chorales (music21's corpus, four voices, eighth-note grid)"
 	$(PY) -m musicgen train --model gan --corpus folk --limit 1098 --size folk --steps 8000 --eval-every 500 --lr 5e-4 \
 	  --name gan-folk --out assets/models/gan-folk --fresh \
 	  --description "Irish and Scottish fiddle tunes (O'Neill's 1850 and Ryan's Mammoth Collection)"

@@ -146,13 +146,26 @@ def test_compose_generates_from_an_uploaded_file(user_model: str) -> None:
     assert all(t.length == takes[0].length > 8 * 4 for t in takes)  # two bars of scale, then one new bar
 
 
-def test_compose_disables_the_rnn_controls_for_a_gan() -> None:
+def test_compose_enables_the_controls_a_gan_uses() -> None:
     at = AppTest.from_file(COMPOSE, default_timeout=120).run()
     at.radio(key="family").set_value("gan").run()
     at.selectbox(key="model").set_value("gan-folk").run()
     assert not at.exception
-    assert at.slider(key="temperature").disabled and at.slider(key="top_p").disabled
     assert not at.slider(key="noise").disabled and not at.slider(key="density").disabled
+    assert at.slider(key="polyphony").disabled  # its voices are its own
+    # the shipped GANs write voices' lines, drawing each note's pitch: temperature and top-p apply
+    assert not at.slider(key="temperature").disabled and not at.slider(key="top_p").disabled
+
+
+@pytest.mark.parametrize(("card", "draws"), [({"family": "rnn"}, True),
+                                             ({"family": "gan", "config": {"parts": 0}}, False),
+                                             ({"family": "gan", "config": {"parts": 4}}, True)],
+                         ids=["rnn", "gan-merged-roll", "gan-lines"])
+def test_temperature_applies_to_models_that_draw_pitches(card: dict, draws: bool) -> None:
+    from musicgen.model_info import draws_pitches
+    from musicgen.models.registry import ModelEntry
+
+    assert draws_pitches(ModelEntry("m", Path("m"), shipped=False, card=card)) is draws
 
 
 def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:

@@ -17,7 +17,10 @@ become notes by thresholding (runs of a pitch are held notes, cut where the onse
 channel marks a re-strike), after the key lock and the polyphony limit.
 
 With ``parts``, the generator writes that many voices' lines instead of a merged roll
-(one pitch or a rest per voice and step), decoded voice by voice: see ``gan_lines.py``.
+(one pitch or a rest per voice and step), decoded voice by voice: each new note's
+pitch is drawn at the call's temperature (times the model's own), so at noise 0 the
+new bars restate the seed's rhythm and harmony with the pitches the model is unsure
+of drawn anew (temperature 0 too: the seed as the model redraws it). See ``gan_lines.py``.
 
 Harmonize and lock (writing around fixed notes) invert each bar with the fixed
 notes' roll rows held: see ``gan_constraints.py``. See ``gan_nets.py`` for the
@@ -114,9 +117,9 @@ class GanFamily(ModelFamily):
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"lowest": 48, "n_pitches": 36, "latent": 8, "width": 16, "rec_weight": 1.0},
         "bach": {"lowest": 36, "n_pitches": 48, "width": 64, "transpose": 5, "steps_per_beat": 2, "bar_steps": 8,
-                 "voices": 6, "rec_weight": 1.0, "latent": 32, "threshold": 0.45},
-        "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 5, "voices": 1, "rec_weight": 1.0,
-                 "latent": 32, "threshold": 0.3},
+                 "parts": 4, "voices": 4, "rec_weight": 1.0, "latent": 64, "kl_weight": 0.01},
+        "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 5, "parts": 1, "voices": 1,
+                 "rec_weight": 1.0, "latent": 32, "temperature": 0.3},
         "small": {"lowest": 28, "n_pitches": 72, "width": 96},
         "base": {"lowest": 28, "n_pitches": 72, "width": 128},
     }
