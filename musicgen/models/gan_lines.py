@@ -119,10 +119,12 @@ def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length:
         last = line_targets(prev, V)[0][torch.arange(B), :, (length - 1).clamp(min=0)]
         if allowed is not None:
             last = torch.where(nn.functional.pad(allowed, (1, 0))[last], last, REST)
-    for t in range(S):
-        holds = (classes[..., t] != REST) & (last != REST) & (onset_logits[..., t] <= 0)
-        classes[..., t] = torch.where(holds, last, classes[..., t])
-        last = classes[..., t]
+    singing = classes != REST  # (B, V, S)
+    sang = torch.cat([(last != REST)[..., None], singing[..., :-1]], dim=-1)  # at the step before
+    starts = singing & ((onset_logits > 0) | ~sang)
+    begun = torch.where(starts, torch.arange(S, device=classes.device), -1).cummax(dim=-1).values  # the note's start
+    held = torch.where(begun >= 0, classes.gather(-1, begun.clamp(min=0)), last[..., None])
+    classes = torch.where(singing, held, REST)
     sings = nn.functional.one_hot(classes, C)[..., 1:].bool()  # (B, V, S, P)
     sounding = sings.any(dim=1)  # (B, S, P)
     before = torch.zeros_like(sounding)
