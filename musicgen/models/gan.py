@@ -65,7 +65,7 @@ class GanConfig:
     critic_lr: float = 1.0  # the critic's learning rate, as a multiple of the generator's
     critic_sees: str = "thresholded"  # generated bars for the critic: "thresholded", "sampled" or "probabilities"
     real_label: float = 0.9  # one-sided label smoothing: the critic's target for real bars
-    threshold: float = 0.5  # a pitch sounds where the generator's output exceeds this (per-call override)
+    threshold: float = 0.5  # a pitch sounds (lines: a voice sings) where its probability exceeds this (per call)
     voices: int = 0  # most notes sounding at once in what it writes (0: any): 1 for melodies
     transpose: int = 3  # training augmentation: random transpositions within +-this many semitones
     parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
@@ -173,7 +173,9 @@ class GanFamily(ModelFamily):
         term keeping those Gaussians near the prior). The critic (non-saturating loss,
         one-sided label smoothing) tells real bars from both the redrawn bars and bars
         made from the prior, each thresholded at 0.5 as they will be played (straight-
-        through gradients); the generator learns to fool it and to match its features.
+        through gradients; lines: each voice's likeliest class, the reconstruction a
+        cross-entropy per voice and step); the generator learns to fool it and to
+        match its features.
         So every latent means a bar, the encoder inverts the generator, and noise around
         a seed's latents is a controlled departure from the seed.
         """
