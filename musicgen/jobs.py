@@ -141,7 +141,8 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
             from .models.rnn import to_home_key
 
             train_pieces, valid_pieces = [to_home_key(s) for s in train_pieces], [to_home_key(s) for s in valid_pieces]
-        if teacher is None:  # where seeds will be moved to: the training music's register (a student: its teacher's)
+        if teacher is None and hasattr(config, "register"):  # where seeds go: the training music's register
+            # (a student: its teacher's)
             config = dataclasses.replace(config, register=round(mean_pitch(train_pieces), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,

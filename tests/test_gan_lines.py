@@ -164,3 +164,36 @@ def test_at_a_temperature_each_new_note_draws_its_pitch_and_holds_it() -> None:
     firsts = made[:, 0, 0].float().argmax(dim=-1) + LOWEST
     assert set(firsts.tolist()) == {60, 62} and (made[:, 0].sum(dim=(1, 2)) == 8).all()
     assert (decode_lines(pitch, onset, length, temperature=0.0)[:, 0, :, 60 - LOWEST]).all()  # 0: the likeliest
+
+
+# ----------------------------------------------------------------- a model that learned its music in C
+@pytest.fixture(scope="module")
+def gan_in_c(tmp_path_factory: pytest.TempPathFactory):
+    """A debug GAN writing one line that moves seeds to C major / C minor and back."""
+    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-in-c", parts=1, voices=1, key_normalized=True)
+
+
+def new_part(take: Score, seed: Score) -> list[tuple[int, int, int]]:
+    return [(n.pitch, n.start, n.duration) for n in take.notes if n.track >= len(seed.tracks)]
+
+
+@pytest.mark.parametrize("semitones", [2, -3, 5])
+def test_a_key_normalized_gan_writes_the_same_music_in_the_seeds_key(gan_in_c, semitones: int) -> None:
+    params = SampleParams(bars=2, n_variations=2, noise=1.0, random_seed=7)
+    in_c = generate(gan_in_c, CHORALE, params)
+    moved_seed = CHORALE.transpose(semitones)
+    moved = generate(gan_in_c, moved_seed, params)
+    assert any(new_part(t, CHORALE) for t in in_c)
+    for a, b in zip(in_c, moved, strict=True):
+        assert new_part(b, moved_seed) == [(p + semitones, s, d) for p, s, d in new_part(a, CHORALE)]
+
+
+def test_a_key_normalized_gan_keeps_the_key_lock_and_the_kept_bars(gan_in_c) -> None:
+    seed = CHORALE.transpose(2)
+    scale = seed.estimate_key().scale
+    takes = generate(gan_in_c, seed, SampleParams(bars=2, n_variations=3, noise=1.5, key_lock="auto"))
+    assert all(n.pitch % 12 in scale for t in takes for n in t.notes if n.track >= len(seed.tracks))
+    take = takes[0]
+    lock = Lock(bars=(1,))
+    for result in generate(gan_in_c, take, SampleParams(n_variations=2, noise=1.0), lock=lock):
+        check_locked(result, take, lock)

@@ -38,6 +38,7 @@ from ..constraints import Plan, grid_factors, grid_view, step_view, to_grid, voi
 from ..sampling import SampleParams, locked_scale
 from ..score import N_PITCHES, Note
 from .gan_rolls import octave_shift_for, rolls_to_notes, segment_steps
+from .rnn import home_key_shift
 
 if TYPE_CHECKING:
     from .gan import GanConfig
@@ -73,7 +74,8 @@ class GanLayout:
 
 
 def placement_shift(plan: Plan, config: GanConfig) -> int:
-    """Octaves (in semitones) that move the plan's music into the model's pitch window.
+    """Semitones that move the plan's music into the model's pitch window (and, for a
+    key-normalized model, to C major or C minor first, as a seed).
 
     The reference's notes decide, as a seed's do; for a choir in concert pitch the
     voices' ranges count too, so that the voices to write fit as well as the melody.
@@ -82,7 +84,8 @@ def placement_shift(plan: Plan, config: GanConfig) -> int:
     pitches = [n.pitch for n in reference.notes if not reference.tracks[n.track].is_drum]
     if plan.concert:
         pitches += [p for voice in plan.voices for p in voice]
-    return octave_shift_for(pitches, config.lowest, config.n_pitches)
+    key = home_key_shift(reference) if config.key_normalized else 0  # a key-normalized model: the music in C
+    return key + octave_shift_for([p + key for p in pitches], config.lowest, config.n_pitches)
 
 
 def _roll(notes: list[Note], n_steps: int, lowest: int, n_pitches: int) -> np.ndarray:

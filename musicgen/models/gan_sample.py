@@ -16,6 +16,7 @@ from ..score import Note, Score, ScoreError, Track
 from .gan_lines import decode_lines
 from .gan_nets import steps_mask
 from .gan_rolls import join_segments, octave_shift_into, rolls_to_notes
+from .rnn import home_key_shift
 
 if TYPE_CHECKING:
     from .gan import GanConfig, GanFamily
@@ -88,8 +89,9 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
     """``params.n_variations`` Scores: the seed unchanged, then ``params.bars`` new bars each."""
     base = (seed or Score(bpm=100)).padded_to_bar()
     prepared = family.prepare(base, config)
-    shift = octave_shift_into(prepared, config.lowest, config.n_pitches)
+    key = home_key_shift(prepared) if config.key_normalized else 0  # a key-normalized model: the seed in C
     try:
+        shift = key + octave_shift_into(prepared.transpose(key), config.lowest, config.n_pitches)
         prepared = prepared.transpose(shift)
     except ScoreError:
         shift = 0
@@ -99,7 +101,7 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
     generator = torch.Generator(device=device.type).manual_seed(params.random_seed)
     eps = torch.randn(batch, n_new, config.latent, generator=generator, device=device)  # (B, n_new, Z)
     seed_bars = torch.from_numpy(segs.astype(np.float32)).to(device)  # (N, 2, S, P)
-    allowed = _allowed_rows(params, seed, config, device)
+    allowed = _allowed_rows(params, seed, config, device, shift)
     threshold = config.threshold if params.threshold is None else params.threshold
     voices = min(v for v in (params.max_polyphony, config.voices or None, config.n_pitches) if v)
     lengths = torch.full((batch,), seg, device=device)
@@ -121,12 +123,14 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
     return [_to_score(base, prepared, join_segments(v, seg)[:, :steps], config, shift) for v in made]
 
 
-def _allowed_rows(params: SampleParams, seed: Score | None, config: Any, device: torch.device) -> torch.Tensor | None:
-    """The pitch rows the key lock allows ``(P,)``, or None without a lock (octave moves keep pitch classes)."""
+def _allowed_rows(params: SampleParams, seed: Score | None, config: Any, device: torch.device,
+                 shift: int = 0) -> torch.Tensor | None:
+    """The pitch rows the key lock allows ``(P,)``, or None without a lock; the rows hold the seed's
+    music moved by ``shift`` semitones."""
     scale = locked_scale(params, seed)
     if scale is None:
         return None
-    classes = (torch.arange(config.n_pitches, device=device) + config.lowest) % 12
+    classes = (torch.arange(config.n_pitches, device=device) + config.lowest - shift) % 12
     return torch.isin(classes, torch.tensor(sorted(scale), device=device))
 
 
