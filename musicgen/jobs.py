@@ -138,11 +138,11 @@ def run_training(request: TrainRequest, *, progress: Callable[[Any], None] | Non
     train_pieces, valid_pieces = corpus.split("train"), corpus.split("valid")
     if getattr(config, "key_normalized", False):
         if request.corpus != "jsb":  # the benchmark's chorales are in C already; any other music is moved there
-            from .models.rnn import to_home_key
+            from .models.base import to_home_key
 
             train_pieces, valid_pieces = [to_home_key(s) for s in train_pieces], [to_home_key(s) for s in valid_pieces]
-        if teacher is None and hasattr(config, "register"):  # where seeds go: the training music's register
-            # (a student: its teacher's)
+        if teacher is None and hasattr(config, "register"):  # where an RNN moves seeds: the training music's
+            # register (a student: its teacher's; a GAN moves them by octaves into its window instead)
             config = dataclasses.replace(config, register=round(mean_pitch(train_pieces), 2))
     cfg = TrainConfig(steps=request.steps, batch_size=request.batch_size, lr=request.lr,
                       eval_every=request.eval_every, patience=request.patience,

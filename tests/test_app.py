@@ -157,17 +157,6 @@ def test_compose_enables_the_controls_a_gan_uses() -> None:
     assert not at.slider(key="temperature").disabled and not at.slider(key="top_p").disabled
 
 
-@pytest.mark.parametrize(("card", "draws"), [({"family": "rnn"}, True),
-                                             ({"family": "gan", "config": {"parts": 0}}, False),
-                                             ({"family": "gan", "config": {"parts": 4}}, True)],
-                         ids=["rnn", "gan-merged-roll", "gan-lines"])
-def test_temperature_applies_to_models_that_draw_pitches(card: dict, draws: bool) -> None:
-    from musicgen.model_info import draws_pitches
-    from musicgen.models.registry import ModelEntry
-
-    assert draws_pitches(ModelEntry("m", Path("m"), shipped=False, card=card)) is draws
-
-
 def test_compose_use_as_seed_extends_the_piece(user_model: str) -> None:
     at = _compose(user_model)
     at.button[0].click().run()

@@ -13,8 +13,10 @@ from test_lock import check_locked
 
 from musicgen.generate import Lock, generate, harmonize, load_model
 from musicgen.midi import load_midi
+from musicgen.model_info import draws_pitches
 from musicgen.models.gan_lines import REST, decode_lines, line_targets
 from musicgen.models.gan_rolls import score_to_rolls
+from musicgen.models.registry import ModelEntry
 from musicgen.sampling import SampleParams
 from musicgen.score import Score
 
@@ -31,11 +33,7 @@ def bar_of(notes: list[tuple[int, int, int]], steps: int = 8) -> torch.Tensor:
 
 def as_logits(classes: torch.Tensor, onsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lines that are certain of ``classes`` ``(B, V, S)`` and ``onsets``."""
-    return 20.0 * nn_one_hot(classes), 20.0 * (2 * onsets - 1)
-
-
-def nn_one_hot(classes: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.one_hot(classes, P + 1).float()
+    return 20.0 * torch.nn.functional.one_hot(classes, P + 1).float(), 20.0 * (2 * onsets - 1)
 
 
 # A C major chord (C4 E4 G4 over C3) for 4 steps, then the alto rests while the others move to
@@ -112,6 +110,14 @@ def test_nothing_sounds_past_the_bars_length() -> None:
 def lines_gan(tmp_path_factory: pytest.TempPathFactory):
     """A debug GAN writing 3 voices, trained for a few seconds on the tiny corpus."""
     return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-lines", parts=3, voices=3)
+
+
+@pytest.mark.parametrize(("card", "draws"), [({"family": "rnn"}, True),
+                                             ({"family": "gan", "config": {"parts": 0}}, False),
+                                             ({"family": "gan", "config": {"parts": 4}}, True)],
+                         ids=["rnn", "gan-merged-roll", "gan-lines"])
+def test_temperature_applies_to_models_that_draw_pitches(card: dict, draws: bool) -> None:
+    assert draws_pitches(ModelEntry("m", Path("m"), shipped=False, card=card)) is draws
 
 
 def test_it_writes_at_most_its_voices_and_the_same_music_after_loading(lines_gan, tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_registry_lists_user_models(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_key_normalized_model_answers_in_the_seeds_key(debug_rnn) -> None:
     from dataclasses import replace
 
-    from musicgen.models.rnn import home_key_shift
+    from musicgen.models.base import home_key_shift
 
     model = replace(debug_rnn, config=replace(debug_rnn.config, key_normalized=True))
     seed = ODE.transpose(6)  # F# major
@@ -141,7 +141,8 @@ def test_a_key_normalized_model_answers_in_the_seeds_key(debug_rnn) -> None:
 
 
 def test_training_music_for_a_key_normalized_model_is_moved_to_c() -> None:
-    from musicgen.models.rnn import RnnFamily, to_home_key
+    from musicgen.models.base import to_home_key
+    from musicgen.models.rnn import RnnFamily
 
     tune = ODE.transpose(7)  # G major
     moved = to_home_key(tune)

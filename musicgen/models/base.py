@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from ..constraints import NotSupported, Plan
 from ..sampling import SampleParams
-from ..score import Note, Score
+from ..score import Note, Score, ScoreError
 
 
 class ModelFamily(ABC):
@@ -85,3 +85,30 @@ class ModelFamily(ABC):
         """
         raise NotSupported(f"{self.name.upper()} models cannot yet write around notes you keep "
                            "(harmonize, lock): pick an RNN model.")
+
+
+# Key normalization, for any family whose config has ``key_normalized``: it learns its corpus in
+# C major / C minor, and a seed (or music to write around) is moved there and back.
+def home_key_shift(score: Score) -> int:
+    """Semitones (-6..5) that move the score's key to C major or C minor (0 without pitched notes).
+
+    The JSB data, which key-normalized models learn from, hold every chorale in C
+    major or C minor (the final bass note is C in 283 of its 305 train and valid chorales).
+    """
+    if not score.has_pitched_notes:
+        return 0
+    return tonic_shift(score.estimate_key().tonic)
+
+
+def to_home_key(score: Score) -> Score:
+    """The score moved to C major or C minor (:func:`home_key_shift`); as it is if that leaves MIDI's range."""
+    try:
+        return score.transpose(home_key_shift(score))
+    except ScoreError:
+        return score
+
+
+def tonic_shift(tonic: int) -> int:
+    """Semitones (-6..5) that move a key with this tonic (pitch class) to C."""
+    shift = -tonic % 12
+    return shift - 12 if shift > 5 else shift

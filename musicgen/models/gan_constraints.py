@@ -37,8 +37,8 @@ from torch import nn
 from ..constraints import Plan, grid_factors, grid_view, step_view, to_grid, voice_floors
 from ..sampling import SampleParams, locked_scale
 from ..score import N_PITCHES, Note
+from .base import home_key_shift
 from .gan_rolls import octave_shift_for, rolls_to_notes, segment_steps
-from .rnn import home_key_shift
 
 if TYPE_CHECKING:
     from .gan import GanConfig

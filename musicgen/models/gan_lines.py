@@ -116,7 +116,8 @@ def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length:
     classes = classes.masked_fill(torch.arange(S, device=classes.device)[None, None] >= length[:, None, None], REST)
     last = torch.full_like(classes[..., 0], REST)  # (B, V): each voice's class at the step before
     if prev is not None:
-        last = line_targets(prev, V)[0][torch.arange(B), :, (length - 1).clamp(min=0)]
+        final = prev[torch.arange(B), :, (length - 1).clamp(min=0)]  # (B, 2, P): the bar before's last step
+        last = line_targets(final[:, :, None], V)[0][..., 0]
         if allowed is not None:
             last = torch.where(nn.functional.pad(allowed, (1, 0))[last], last, REST)
     singing = classes != REST  # (B, V, S)
@@ -130,6 +131,6 @@ def decode_lines(pitch_logits: torch.Tensor, onset_logits: torch.Tensor, length:
     before = torch.zeros_like(sounding)
     before[:, 1:] = sounding[:, :-1]
     if prev is not None:
-        before[:, 0] = prev[torch.arange(B), 0, (length - 1).clamp(min=0)] > 0.5
+        before[:, 0] = final[:, 0] > 0.5
     struck = (sings & (onset_logits > 0)[..., None]).any(dim=1)
     return torch.stack([sounding, sounding & (~before | struck)], dim=1)

@@ -13,10 +13,10 @@ from torch import nn
 
 from ..sampling import SampleParams, locked_scale
 from ..score import Note, Score, ScoreError, Track
+from .base import home_key_shift
 from .gan_lines import decode_lines
 from .gan_nets import steps_mask
 from .gan_rolls import join_segments, octave_shift_into, rolls_to_notes
-from .rnn import home_key_shift
 
 if TYPE_CHECKING:
     from .gan import GanConfig, GanFamily

@@ -22,7 +22,7 @@ from ..constraints import Plan
 from ..corpus import transpositions
 from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note, Score, ScoreError, Track
-from .base import ModelFamily
+from .base import ModelFamily, home_key_shift
 from .events import FIRST_PITCH_TOKEN, PAD, STEP, EventCodec, allowed_tokens, structure
 from .rnn_step import RnnStepper
 
@@ -56,31 +56,6 @@ def bar_positions(steps, bar: int, table: int):  # numpy arrays, tensors or ints
     """Each step's position in its bar (of the piece's own meter), clipped to the table."""
     positions = steps % bar
     return positions.clip(max=table - 1) if hasattr(positions, "clip") else min(positions, table - 1)
-
-
-def home_key_shift(score: Score) -> int:
-    """Semitones (-6..5) that move the score's key to C major or C minor (0 without pitched notes).
-
-    The JSB data, which key-normalized models learn from, hold every chorale in C
-    major or C minor (the final bass note is C in 283 of its 305 train and valid chorales).
-    """
-    if not score.has_pitched_notes:
-        return 0
-    return tonic_shift(score.estimate_key().tonic)
-
-
-def to_home_key(score: Score) -> Score:
-    """The score moved to C major or C minor (:func:`home_key_shift`); as it is if that leaves MIDI's range."""
-    try:
-        return score.transpose(home_key_shift(score))
-    except ScoreError:
-        return score
-
-
-def tonic_shift(tonic: int) -> int:
-    """Semitones (-6..5) that move a key with this tonic (pitch class) to C."""
-    shift = -tonic % 12
-    return shift - 12 if shift > 5 else shift
 
 
 def home_shift(score: Score, config: RnnConfig) -> int:

@@ -30,8 +30,9 @@ from torch import nn
 from ..constraints import Plan, grid_view, step_view, to_grid, voice_floors
 from ..sampling import SampleParams, locked_scale, sample_logits
 from ..score import Note
+from .base import home_key_shift, tonic_shift
 from .events import BOS, FIRST_PITCH_TOKEN, PAD, STEP
-from .rnn import RnnConfig, _StepMasker, bar_positions, home_key_shift, home_shift, tonic_shift
+from .rnn import RnnConfig, _StepMasker, bar_positions, home_shift
 
 # Mean concert pitch of music21's 348 four-part Bach chorales, all voices (computed from the corpus).
 CHORALE_REGISTER = 61.4
