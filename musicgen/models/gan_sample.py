@@ -124,7 +124,7 @@ def sample_variations(family: GanFamily, model: nn.Module, config: GanConfig, se
 
 
 def _allowed_rows(params: SampleParams, seed: Score | None, config: Any, device: torch.device,
-                 shift: int = 0) -> torch.Tensor | None:
+                 shift: int) -> torch.Tensor | None:
     """The pitch rows the key lock allows ``(P,)``, or None without a lock; the rows hold the seed's
     music moved by ``shift`` semitones."""
     scale = locked_scale(params, seed)
