@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from enginefixtures import train_debug_gan
@@ -14,7 +15,7 @@ from test_lock import check_locked
 from musicgen.generate import Lock, generate, harmonize, load_model
 from musicgen.midi import load_midi
 from musicgen.model_info import draws_pitches
-from musicgen.models.gan_lines import REST, decode_lines, line_targets
+from musicgen.models.gan_lines import REST, VoiceLeading, decode_lines, line_classes, line_loss, line_targets
 from musicgen.models.gan_rolls import score_to_rolls
 from musicgen.models.registry import ModelEntry
 from musicgen.sampling import SampleParams
@@ -105,11 +106,111 @@ def test_nothing_sounds_past_the_bars_length() -> None:
     assert not decode_lines(*lines, torch.tensor([6]))[0, :, 6:].any()
 
 
+# ----------------------------------------------------------------- voice leading
+def undecided(voices: int, strikes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lines that surely sing but have no preference among pitches, striking at ``strikes``."""
+    pitch = torch.zeros(1, voices, 8, P + 1)
+    pitch[..., REST] = -20.0
+    onset = torch.full((1, voices, 8), -20.0)
+    onset[..., strikes] = 20.0
+    return pitch, onset
+
+
+def scrambled(leading: VoiceLeading) -> VoiceLeading:
+    """``leading`` with random weights everywhere (its output layers start at zero)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in leading.parameters():
+            weight.normal_(0.0, 0.5)
+    return leading
+
+
+def test_voice_leading_weighs_a_drawn_bar_as_it_weighs_the_same_bar_in_training() -> None:
+    """Drawing reads the voices one at a time; training reads the real bar in one pass: the
+    log-weights each voice's pitch gets must be the same."""
+    leading = scrambled(VoiceLeading(3, P))
+    torch.manual_seed(1)
+    pitch, onset = torch.randn(2, 3, 8, P + 1), torch.randn(2, 3, 8)
+    prev = bar_of([(72, 0, 8), (64, 0, 4), (48, 0, 8)]).expand(2, -1, -1, -1)
+    length = torch.tensor([8, 8])
+    classes, strikes = line_classes(pitch, onset, length, prev, temperature=1.0, leading=leading,
+                                    generator=torch.Generator().manual_seed(0))
+    assert strikes.any() and (~strikes & (classes != REST)).any()  # some notes struck, some held
+    first, first_struck = line_targets(prev[:, :, -1:], 3)
+    before = torch.cat([first, classes[..., :-1]], dim=-1)
+    struck = torch.cat([first_struck.bool(), strikes[..., :-1]], dim=-1)
+    above = torch.cat([torch.full_like(classes[:, :1], REST), classes[:, :-1]], dim=1)
+    whole = leading.bias(pitch, onset, struck, before, above, prev)  # (B, V, S, P), (B, V, S) twice
+    drawing = leading.drawing(pitch, onset, prev)
+    whole = [part.detach().numpy() for part in whole]
+    for s in range(8):
+        for v in range(3):
+            sing, strike = drawing.step(s, v, before[:, v, s].numpy(), above[:, v, s].numpy(),
+                                        struck[:, v, s].numpy())
+            assert np.allclose(drawing.pitch_weights(before[:, v, s].numpy()), whole[0][:, v, s], atol=1e-4)
+            assert np.allclose(sing, whole[1][:, v, s], atol=1e-4)
+            assert np.allclose(strike, whole[2][:, v, s], atol=1e-4)
+
+
+def test_untrained_voice_leading_changes_nothing() -> None:
+    torch.manual_seed(2)
+    pitch, onset = torch.randn(3, 2, 8, P + 1), torch.randn(3, 2, 8)
+    bar = decode_lines(pitch, onset, torch.tensor([8, 8, 6])).float()
+    leading = VoiceLeading(2, P)
+    assert torch.equal(decode_lines(pitch, onset, torch.tensor([8, 8, 6]), leading=leading), bar.bool())
+    mask = torch.ones(3, 8)
+    assert torch.allclose(line_loss(pitch, onset, bar, mask, bar, leading), line_loss(pitch, onset, bar, mask))
+
+
+def test_voice_leading_draws_each_new_note_from_the_top_p_nucleus_at_the_temperature() -> None:
+    """G4 and A4 hold 90% of the probability: top-p 0.8 draws nothing else; without top-p the
+    other pitches come up about as often as their 10%; at temperature 0 it is always the likelier."""
+    pitch, onset = undecided(1, list(range(8)))
+    pitch = pitch.expand(64, -1, -1, -1).clone()
+    pitch[..., 1:] = torch.log(torch.tensor(0.1 / (P - 2)))
+    pitch[..., 67 - LOWEST + 1] = torch.log(torch.tensor(0.46))
+    pitch[..., 69 - LOWEST + 1] = torch.log(torch.tensor(0.44))
+    onset = onset.expand(64, -1, -1)
+    leading = VoiceLeading(1, P)
+
+    def drawn(**how: float) -> torch.Tensor:
+        made = decode_lines(pitch, onset, torch.full((64,), 8), leading=leading,
+                            generator=torch.Generator().manual_seed(0), **how)
+        return made[:, 0].float().argmax(dim=-1) + LOWEST  # (64, 8)
+
+    assert set(drawn(temperature=1.0, top_p=0.8).flatten().tolist()) == {67, 69}
+    other = (~torch.isin(drawn(temperature=1.0), torch.tensor([67, 69]))).float().mean().item()
+    assert 0.05 < other < 0.15
+    assert set(drawn(temperature=0.0).flatten().tolist()) == {67}
+
+
+def test_voice_leading_learns_to_walk_down_a_scale_the_generator_cannot_place() -> None:
+    """A generator with no preference among pitches; the bars to learn fall by whole steps from
+    wherever the bar before ended. Trained on them, the voice leading draws that walk."""
+    torch.manual_seed(3)
+    leading = VoiceLeading(1, P)
+    optimizer = torch.optim.Adam(leading.parameters(), lr=0.03)
+    pitch, onset = undecided(1, list(range(8)))
+    mask = torch.ones(1, 8)
+    for step in range(150):
+        top = 64 + step % 13
+        before = bar_of([(top, 0, 8)])
+        bar = bar_of([(top - 2 * (k + 1), k, k + 1) for k in range(8)])
+        optimizer.zero_grad()
+        line_loss(pitch, onset, bar, mask, before, leading).backward()
+        optimizer.step()
+    made = decode_lines(pitch, onset, torch.tensor([8]), prev=bar_of([(70, 0, 8)]), leading=leading)[0]
+    assert (made[0].float().argmax(dim=-1) + LOWEST).tolist() == [68, 66, 64, 62, 60, 58, 56, 54]
+    assert made[1].sum(dim=-1).tolist() == [1] * 8  # a new note at every step
+    flat = decode_lines(pitch, onset, torch.tensor([8]), prev=bar_of([(70, 0, 8)]))[0]
+    assert (flat[0].float().argmax(dim=-1) + LOWEST).tolist() == [LOWEST] * 8  # without it: the first of equals
+
+
 # ----------------------------------------------------------------- a model that writes lines
 @pytest.fixture(scope="module")
 def lines_gan(tmp_path_factory: pytest.TempPathFactory):
-    """A debug GAN writing 3 voices, trained for a few seconds on the tiny corpus."""
-    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-lines", parts=3, voices=3)
+    """A debug GAN writing 3 voices with voice leading, trained for a few seconds on the tiny corpus."""
+    return train_debug_gan(tmp_path_factory.mktemp("models") / "gan-lines", parts=3, voices=3, voice_leading=True)
 
 
 @pytest.mark.parametrize(("card", "draws"), [({"family": "rnn"}, True),

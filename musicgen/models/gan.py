@@ -71,6 +71,7 @@ class GanConfig:
     parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
     temperature: float = 1.0  # lines: the model's own temperature for pitches (the call's temperature multiplies it)
     key_normalized: bool = False  # trained in C major / C minor only: seeds are moved there and back
+    voice_leading: bool = False  # lines: voices drawn in turn, each from what came before (``gan_lines.VoiceLeading``)
 
 
 class BarPairs(Dataset):
@@ -118,9 +119,9 @@ class GanFamily(ModelFamily):
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"lowest": 48, "n_pitches": 36, "latent": 8, "width": 16, "rec_weight": 1.0},
         "bach": {"lowest": 36, "n_pitches": 48, "width": 64, "transpose": 5, "steps_per_beat": 2, "bar_steps": 8,
-                 "parts": 4, "voices": 4, "rec_weight": 1.0, "latent": 64, "kl_weight": 0.01},
+                 "parts": 4, "voices": 4, "rec_weight": 1.0, "latent": 64, "kl_weight": 0.01, "voice_leading": True},
         "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 0, "key_normalized": True, "parts": 1,
-                 "voices": 1, "rec_weight": 1.0, "latent": 32, "temperature": 0.3},
+                 "voices": 1, "rec_weight": 1.0, "latent": 32, "temperature": 0.3, "voice_leading": True},
         "small": {"lowest": 28, "n_pitches": 72, "width": 96},
         "base": {"lowest": 28, "n_pitches": 72, "width": 128},
     }
@@ -128,7 +129,8 @@ class GanFamily(ModelFamily):
     def build(self, config: GanConfig) -> nn.Module:
         if config.bar_steps % 4 or config.bar_steps < 4:
             raise ValueError("bar_steps must be a multiple of 4.")
-        model = GanModel(config.latent, config.n_pitches, config.bar_steps, config.width, config.parts)
+        model = GanModel(config.latent, config.n_pitches, config.bar_steps, config.width, config.parts,
+                         config.voice_leading)
         model.config = config
         return model
 
@@ -188,7 +190,7 @@ class GanFamily(ModelFamily):
         mask = steps_mask(length, config.bar_steps)  # (B, 1, S, 1)
         if config.parts:
             lines = G.lines(z, prev, length)
-            rec = line_loss(*lines, bar, mask[:, 0, :, 0])
+            rec = line_loss(*lines, bar, mask[:, 0, :, 0], prev, G.leading)
             rebuilt = straight_through_lines(*lines) * mask
             made = straight_through_lines(*G.lines(torch.randn_like(mean), prev, length)) * mask
             fakes = torch.cat([rebuilt, made])

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .gan_lines import line_probabilities
+from .gan_lines import VoiceLeading, line_probabilities
 
 
 def _groups(channels: int) -> int:
@@ -70,14 +70,17 @@ class Generator(nn.Module):
     """``z`` ``(B, Z)``, previous bar ``(B, 2, S, P)``, length ``(B,)`` -> a bar.
 
     Without ``parts``, logits ``(B, 2, S, P)`` of a merged roll (:meth:`forward`); with
-    ``parts`` ``V``, lines (:meth:`lines`, see ``gan_lines``). Use :meth:`probabilities`
+    ``parts`` ``V``, lines (:meth:`lines`, see ``gan_lines``), with ``voice_leading`` drawn
+    through a :class:`~.gan_lines.VoiceLeading` (``leading``). Use :meth:`probabilities`
     for the merged bar either way: sounding probabilities, and onset probabilities
     that never exceed them (a note starts only where it sounds).
     """
 
-    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0) -> None:
+    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0,
+                 voice_leading: bool = False) -> None:
         super().__init__()
         self.steps, self.n_pitches, self.width, self.parts = steps, n_pitches, width, parts
+        self.leading = VoiceLeading(parts, n_pitches) if parts and voice_leading else None
         self.condition = Conditioner(n_pitches, width)
         self.length = nn.Embedding(steps + 1, latent)
         self.inp = nn.Linear(2 * latent, width * (steps // 4))
@@ -170,8 +173,9 @@ class Encoder(nn.Module):
 class GanModel(nn.Module):
     """The three networks, saved and loaded as one."""
 
-    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0) -> None:
+    def __init__(self, latent: int, n_pitches: int, steps: int, width: int, parts: int = 0,
+                 voice_leading: bool = False) -> None:
         super().__init__()
-        self.generator = Generator(latent, n_pitches, steps, width, parts)
+        self.generator = Generator(latent, n_pitches, steps, width, parts, voice_leading)
         self.critic = Critic(n_pitches, steps, width)
         self.encoder = Encoder(latent, n_pitches, steps, width)

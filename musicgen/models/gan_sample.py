@@ -52,7 +52,8 @@ def draw(model: nn.Module, config: GanConfig, z: torch.Tensor, prev: torch.Tenso
         pitch, onset = model.generator.lines(z, prev, length)
         params = params or SampleParams()
         return decode_lines(pitch, onset, length, prev, allowed, voices, threshold,
-                            params.temperature * config.temperature, params.top_p, generator)
+                            params.temperature * config.temperature, params.top_p, generator,
+                            model.generator.leading)
     return binarize(model.generator.probabilities(z, prev, length), threshold, allowed, voices)
 
 
