@@ -71,7 +71,7 @@ class GanConfig:
     parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
     temperature: float = 1.0  # lines: the model's own temperature for pitches (the call's temperature multiplies it)
     key_normalized: bool = False  # trained in C major / C minor only: seeds are moved there and back
-    voice_leading: bool = False  # lines: voices drawn in turn, each from what came before (``gan_lines.VoiceLeading``)
+    voice_leading: bool = False  # lines: drawn a step at a time through a network (``gan_lines.VoiceLeading``)
 
 
 class BarPairs(Dataset):
@@ -119,7 +119,7 @@ class GanFamily(ModelFamily):
     sizes = {  # noqa: RUF012 - read-only table
         "debug": {"lowest": 48, "n_pitches": 36, "latent": 8, "width": 16, "rec_weight": 1.0},
         "bach": {"lowest": 36, "n_pitches": 48, "width": 64, "transpose": 5, "steps_per_beat": 2, "bar_steps": 8,
-                 "parts": 4, "voices": 4, "rec_weight": 1.0, "latent": 64, "kl_weight": 0.01},
+                 "parts": 4, "voices": 4, "rec_weight": 1.0, "latent": 64, "kl_weight": 0.01, "voice_leading": True},
         "folk": {"lowest": 50, "n_pitches": 48, "width": 64, "transpose": 0, "key_normalized": True, "parts": 1,
                  "voices": 1, "rec_weight": 1.0, "latent": 32, "temperature": 0.3, "voice_leading": True},
         "small": {"lowest": 28, "n_pitches": 72, "width": 96},
