@@ -103,7 +103,7 @@ class VoiceLeading(nn.Module):
 
     def initial(self, prev: torch.Tensor | None, batch: int) -> torch.Tensor:
         """The state ``(1, B, H)`` before a bar, from the pitches of ``prev`` ``(B, 2, S, P)``."""
-        profile = prev[:, 0].mean(dim=1) if prev is not None else torch.zeros(batch, self.n_pitches)
+        profile = prev[:, 0].mean(dim=1) if prev is not None else self.start.weight.new_zeros(batch, self.n_pitches)
         return torch.tanh(self.start(profile.to(self.start.weight.dtype)))[None]
 
     def _heads(self, h: torch.Tensor, before: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
