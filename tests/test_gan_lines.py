@@ -15,7 +15,8 @@ from test_lock import check_locked
 from musicgen.generate import Lock, generate, harmonize, load_model
 from musicgen.midi import load_midi
 from musicgen.model_info import draws_pitches
-from musicgen.models.gan_lines import REST, VoiceLeading, decode_lines, line_classes, line_loss, line_targets
+from musicgen.models.gan_leading import VoiceLeading
+from musicgen.models.gan_lines import REST, decode_lines, line_classes, line_loss, line_targets
 from musicgen.models.gan_rolls import score_to_rolls
 from musicgen.models.registry import ModelEntry
 from musicgen.sampling import SampleParams

@@ -71,7 +71,7 @@ class GanConfig:
     parts: int = 0  # 0: the generator writes a merged roll, thresholded; V: V voices' lines (``gan_lines``)
     temperature: float = 1.0  # lines: the model's own temperature for pitches (the call's temperature multiplies it)
     key_normalized: bool = False  # trained in C major / C minor only: seeds are moved there and back
-    voice_leading: bool = False  # lines: drawn a step at a time through a network (``gan_lines.VoiceLeading``)
+    voice_leading: bool = False  # lines: drawn a step at a time through a network (``gan_leading.VoiceLeading``)
 
 
 class BarPairs(Dataset):

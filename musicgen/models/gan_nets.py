@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .gan_lines import VoiceLeading, line_probabilities
+from .gan_leading import VoiceLeading
+from .gan_lines import line_probabilities
 
 
 def _groups(channels: int) -> int:
@@ -71,7 +72,7 @@ class Generator(nn.Module):
 
     Without ``parts``, logits ``(B, 2, S, P)`` of a merged roll (:meth:`forward`); with
     ``parts`` ``V``, lines (:meth:`lines`, see ``gan_lines``), with ``voice_leading`` drawn
-    through a :class:`~.gan_lines.VoiceLeading` (``leading``). Use :meth:`probabilities`
+    through a :class:`~.gan_leading.VoiceLeading` (``leading``). Use :meth:`probabilities`
     for the merged bar either way: sounding probabilities, and onset probabilities
     that never exceed them (a note starts only where it sounds).
     """
